@@ -1,0 +1,23 @@
+# mobileclf: labelled image folders -> small quantized TFLite classifiers for phones.
+# Stages live in workflow/rules/*.smk; helpers and input functions in common.smk.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+
+
+rule all:
+    input:
+        get_final_outputs(),
+    default_target: True

@@ -1,0 +1,82 @@
+"""Build Keras models from the declarative architecture specs in the config.
+
+A spec is a list of layers (``conv``, ``maxpool``, ``flatten``, ``gap``, ``dense``,
+``dropout``); the softmax classifier is appended here, so one spec serves any number of
+classes. The input is the raw RGB image (0..255, float32); the model's own first layers
+rescale and normalise it, so the exported TFLite model needs no hidden app-side maths.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LAYER_TYPES = ("conv", "maxpool", "flatten", "gap", "dense", "dropout")
+
+
+def with_reduction(layers: list[dict], filters: int | None, neurons: int | None) -> list[dict]:
+    """Copy of ``layers`` with the first conv's filters and first dense's units replaced.
+
+    This is the paper's parameter reduction (section 2.3): vary the first convolution's
+    filters and the first fully connected layer's neurons, keep everything else.
+    """
+    out = [dict(layer) for layer in layers]
+    if filters is not None:
+        first_conv = next((layer for layer in out if layer["type"] == "conv"), None)
+        if first_conv is None:
+            raise ValueError("parameter reduction needs an architecture with a conv layer")
+        first_conv["filters"] = int(filters)
+    if neurons is not None:
+        first_dense = next((layer for layer in out if layer["type"] == "dense"), None)
+        if first_dense is None:
+            raise ValueError("parameter reduction needs an architecture with a dense layer")
+        first_dense["units"] = int(neurons)
+    return out
+
+
+def _layer(spec: dict, index: int):
+    import keras
+
+    kind = spec["type"]
+    name = f"{kind}_{index}"
+    if kind == "conv":
+        return keras.layers.Conv2D(
+            spec["filters"], spec.get("kernel", 3), strides=spec.get("strides", 1),
+            padding=spec.get("padding", "valid"), activation=spec.get("activation", "relu"), name=name,
+        )
+    if kind == "maxpool":
+        return keras.layers.MaxPooling2D(spec.get("pool", 2), name=name)
+    if kind == "flatten":
+        return keras.layers.Flatten(name=name)
+    if kind == "gap":
+        return keras.layers.GlobalAveragePooling2D(name=name)
+    if kind == "dense":
+        return keras.layers.Dense(spec["units"], activation=spec.get("activation", "relu"), name=name)
+    if kind == "dropout":
+        return keras.layers.Dropout(spec["rate"], name=name)
+    raise ValueError(f"unknown layer type {kind!r}; use one of {', '.join(LAYER_TYPES)}")
+
+
+def build_model(
+    layers: list[dict],
+    size: int,
+    n_classes: int,
+    scale: float = 1.0,
+    mean: np.ndarray | None = None,
+    std: np.ndarray | None = None,
+    name: str = "classifier",
+):
+    """Keras functional model: raw image -> rescale/normalise -> spec layers -> softmax."""
+    import keras
+
+    mean = np.zeros(3) if mean is None else np.asarray(mean, dtype=np.float64)
+    std = np.ones(3) if std is None else np.asarray(std, dtype=np.float64)
+    inputs = keras.Input((size, size, 3), name="image")
+    x = inputs
+    if scale != 1.0:
+        x = keras.layers.Rescaling(scale, name="rescale")(x)
+    if np.any(mean != 0) or np.any(std != 1):
+        x = keras.layers.Normalization(mean=mean, variance=std**2, name="featurewise")(x)
+    for index, spec in enumerate(layers):
+        x = _layer(spec, index)(x)
+    outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)

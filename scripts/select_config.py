@@ -1,0 +1,27 @@
+"""Choose the best architecture × generator × size from cv_summary.csv into selection.json."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pandas as pd  # noqa: E402
+
+from mobileclf import atomic  # noqa: E402
+from mobileclf.cli import parser, run  # noqa: E402
+from mobileclf.selection import select_best  # noqa: E402
+
+
+def main(args) -> None:
+    selection = select_best(pd.read_csv(args.summary), args.metric)
+    logging.getLogger("select").info("selected %s", selection)
+    atomic.write_json(args.out, selection)
+
+
+if __name__ == "__main__":
+    arguments = parser(__doc__)
+    arguments.add_argument("--summary", required=True)
+    arguments.add_argument("--metric", default="mean_accuracy")
+    arguments.add_argument("--out", required=True)
+    run(main, arguments)

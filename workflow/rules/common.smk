@@ -1,0 +1,141 @@
+# Helpers shared by all rules: config validation, wildcard constraints, input functions.
+# Kept free of TensorFlow so that parsing the workflow takes well under a second.
+import json
+import re
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+SCRIPTS = Path(workflow.basedir) / "scripts"
+PYTHON = "python"
+DATASETS = sorted(config["datasets"])
+SIZES = sorted(config["resize"]["sizes"])
+GENERATORS = sorted(config["generators"])
+ARCHS = sorted(config["architectures"])
+FOLDS = list(range(config["split"]["folds"]))
+
+
+def _alternatives(values):
+    return "|".join(re.escape(str(v)) for v in values)
+
+
+wildcard_constraints:
+    dataset=_alternatives(DATASETS),
+    size=_alternatives(SIZES),
+    generator=_alternatives(GENERATORS),
+    arch=_alternatives(ARCHS),
+    fold=r"\d+",
+
+
+def as_json(value):
+    """Config sections travel to the entry points as one quoted JSON argument."""
+    return json.dumps(value, sort_keys=True)
+
+
+def dataset_root(dataset):
+    """Folder the dataset's images are read from (generated for demo datasets)."""
+    spec = config["datasets"][dataset]
+    if spec.get("demo"):
+        return f"results/{dataset}/demo_data"
+    return spec["root"]
+
+
+def get_dataset_root(wildcards):
+    return dataset_root(wildcards.dataset)
+
+
+def get_demo_per_class(wildcards):
+    return config["datasets"][wildcards.dataset].get("demo_per_class", 40)
+
+
+def get_ingest_input(wildcards):
+    spec = config["datasets"][wildcards.dataset]
+    if spec.get("demo"):
+        return f"results/{wildcards.dataset}/demo_data"
+    return []
+
+
+def get_ingest_options(wildcards):
+    return as_json(config["datasets"][wildcards.dataset].get("ingest", {}))
+
+
+def get_resize_options(wildcards):
+    ingest = config["datasets"][wildcards.dataset].get("ingest", {})
+    return as_json(
+        {
+            "mode": config["resize"].get("mode", "stretch"),
+            "resample": config["resize"].get("resample", "bilinear"),
+            "max_pixels": ingest.get("max_pixels", 100_000_000),
+            "oversize": ingest.get("oversize", "reject"),
+        }
+    )
+
+
+def get_split_options(wildcards):
+    return as_json({**config.get("split", {}), "seed": config.get("seed", 42)})
+
+
+def get_arch_spec(wildcards):
+    return as_json(config["architectures"][wildcards.arch])
+
+
+def get_generator_spec(wildcards):
+    return as_json(config["generators"][wildcards.generator])
+
+
+def get_training_spec(wildcards):
+    return as_json(config["training"])
+
+
+def get_positive_class(wildcards):
+    """Disease class for sensitivity/specificity; empty: the second label (sorted)."""
+    return config["datasets"][wildcards.dataset].get("positive_class", "")
+
+
+def get_job_seed(wildcards):
+    """One seed per fold: folds differ, and reruns of a job repeat it exactly."""
+    return int(config.get("seed", 42)) + int(wildcards.fold)
+
+
+def train_threads(wildcards):
+    """Small images: one thread per job and more jobs side by side (TensorFlow start-up and
+    small kernels scale poorly); from 100 px the big Dense update profits from 2-4 threads."""
+    size = int(wildcards.size)
+    return 1 if size < 100 else min(4, max(1, workflow.cores // 2 if workflow.cores else 2))
+
+
+def train_mem_mb(wildcards, attempt):
+    """Memory estimate for one training job: arrays + model + optimizer state, with margin."""
+    size = int(wildcards.size)
+    return int(1500 + 0.05 * size * size * attempt) * attempt
+
+
+def train_runtime(wildcards, attempt):
+    """Minutes; seed 000 reports 10-600 min for a whole size on a GPU, we ask per fold."""
+    size = int(wildcards.size)
+    return int(10 + size * size * config["training"].get("epochs", 50) / 20000) * attempt
+
+
+def get_cv_metrics(wildcards):
+    return expand(
+        "results/{dataset}/cv/{arch}/{generator}/{size}/fold{fold}/metrics.json",
+        dataset=wildcards.dataset,
+        arch=ARCHS,
+        generator=GENERATORS,
+        size=SIZES,
+        fold=FOLDS,
+    )
+
+
+def get_final_outputs():
+    outputs = []
+    for dataset in DATASETS:
+        outputs += [
+            f"results/{dataset}/selection.json",
+            f"results/{dataset}/tables/cv_summary.md",
+            f"results/{dataset}/plots/cv_heatmap.png",
+        ]
+    return outputs
