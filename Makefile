@@ -1,0 +1,29 @@
+# Two commands do all set-up on a fresh Linux machine with Python 3.11:
+#   make demo   - install into .venv, then run the whole workflow on the generated demo data
+#   make test   - install into .venv, then run the test suite
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: demo test lint install
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES)
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -ra
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check scripts tests bench
+	$(BIN)/ruff format --check scripts tests bench
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint
