@@ -2,15 +2,11 @@
 # Kept free of TensorFlow so that parsing the workflow takes well under a second.
 import json
 import re
-from pathlib import Path
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
-SCRIPTS = Path(workflow.basedir) / "scripts"
-PYTHON = "python"
 DATASETS = sorted(config["datasets"])
 SIZES = sorted(config["resize"]["sizes"])
 GENERATORS = sorted(config["generators"])
@@ -102,9 +98,14 @@ def get_job_seed(wildcards):
 
 def train_threads(wildcards):
     """Small images: one thread per job and more jobs side by side (TensorFlow start-up and
-    small kernels scale poorly); from 100 px the big Dense update profits from 2-4 threads."""
+    small kernels scale poorly); from 100 px the big Dense update profits from 2-4 threads.
+    """
     size = int(wildcards.size)
-    return 1 if size < 100 else min(4, max(1, workflow.cores // 2 if workflow.cores else 2))
+    return (
+        1
+        if size < 100
+        else min(4, max(1, workflow.cores // 2 if workflow.cores else 2))
+    )
 
 
 def train_mem_mb(wildcards, attempt):
@@ -116,7 +117,9 @@ def train_mem_mb(wildcards, attempt):
 def train_runtime(wildcards, attempt):
     """Minutes; seed 000 reports 10-600 min for a whole size on a GPU, we ask per fold."""
     size = int(wildcards.size)
-    return int(10 + size * size * config["training"].get("epochs", 50) / 20000) * attempt
+    return (
+        int(10 + size * size * config["training"].get("epochs", 50) / 20000) * attempt
+    )
 
 
 def get_cv_metrics(wildcards):
