@@ -194,7 +194,8 @@ def ingest(root: str | Path, options: IngestOptions) -> tuple[pd.DataFrame, list
     if len(usable) < 2:
         raise IngestError(
             f"{root} has {len(usable)} class folder(s) with usable images "
-            f"({', '.join(usable) or 'none'}); a classifier needs at least two. Put each class's images in its own sub-folder."
+            f"({', '.join(usable) or 'none'}); a classifier needs at least two. "
+            "Put each class's images in its own sub-folder."
         )
     if empty:
         raise IngestError(
