@@ -170,6 +170,15 @@ def render(
         "",
         "## Limitations",
         "",
+        *(
+            [
+                "* **No patient (group) ids were given**: slices of one patient can sit in both "
+                "the training images and the holdout, so the holdout accuracy above is "
+                "optimistic too. Give `ingest.group_csv` or `ingest.group_pattern` to fix this."
+            ]
+            if (splits["group"].fillna("").astype(str) == "").all()
+            else []
+        ),
         f"* The holdout is small ({n} images): its accuracy is uncertain by the interval above; "
         "differences of a few points between variants are within noise.",
         "* Choosing a variant *because* it scored best on this holdout makes that variant's "
