@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Callable
 
+from mobileclf.aggregate import UnreadableMetrics
 from mobileclf.images import ImageRejected
 from mobileclf.ingest import IngestError
 from mobileclf.selection import SelectionError
@@ -26,6 +27,7 @@ class UserError(Exception):
 
 
 USER_ERRORS = (UserError, DataMismatch, IngestError, SplitError, SelectionError, ImageRejected)
+USER_ERRORS += (UnreadableMetrics,)
 
 
 def json_arg(text: str) -> object:

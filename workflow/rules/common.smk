@@ -2,12 +2,30 @@
 # Kept free of TensorFlow so that parsing the workflow takes well under a second.
 import json
 import re
+import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+from mobileclf.config_check import ConfigError, check_config
+from mobileclf.faults import attempt_of
 
-validate(config, schema="../schemas/config.schema.yaml")
+
+def validate_config(config):
+    """Short messages naming each bad key (and the closest valid one) instead of the
+    schema dump of snakemake.utils.validate, which then only fills in the defaults."""
+    try:
+        check_config(
+            config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+        )
+    except ConfigError as error:
+        raise WorkflowError(str(error)) from None
+    validate(config, schema="../schemas/config.schema.yaml")
+
+
+validate_config(config)
 
 SCRIPTS = Path(workflow.basedir) / "scripts"
 PYTHON = "python"
@@ -102,9 +120,14 @@ def get_job_seed(wildcards):
 
 def train_threads(wildcards):
     """Small images: one thread per job and more jobs side by side (TensorFlow start-up and
-    small kernels scale poorly); from 100 px the big Dense update profits from 2-4 threads."""
+    small kernels scale poorly); from 100 px the big Dense update profits from 2-4 threads.
+    """
     size = int(wildcards.size)
-    return 1 if size < 100 else min(4, max(1, workflow.cores // 2 if workflow.cores else 2))
+    return (
+        1
+        if size < 100
+        else min(4, max(1, workflow.cores // 2 if workflow.cores else 2))
+    )
 
 
 def train_mem_mb(wildcards, attempt):
@@ -116,7 +139,22 @@ def train_mem_mb(wildcards, attempt):
 def train_runtime(wildcards, attempt):
     """Minutes; seed 000 reports 10-600 min for a whole size on a GPU, we ask per fold."""
     size = int(wildcards.size)
-    return int(10 + size * size * config["training"].get("epochs", 50) / 20000) * attempt
+    return (
+        int(10 + size * size * config["training"].get("epochs", 50) / 20000) * attempt
+    )
+
+
+def get_train_attempt(wildcards):
+    """Retry token: the attempt number in the job's existing metrics.json (0 if none).
+
+    A job that ran out of resources records status=failed and attempt+1, so this
+    parameter changes and Snakemake reruns exactly the failed jobs (mobileclf.faults).
+    """
+    return attempt_of(
+        "results/{w.dataset}/cv/{w.arch}/{w.generator}/{w.size}/fold{w.fold}/metrics.json".format(
+            w=wildcards
+        )
+    )
 
 
 def get_cv_metrics(wildcards):
@@ -139,3 +177,34 @@ def get_final_outputs():
             f"results/{dataset}/plots/cv_heatmap.png",
         ]
     return outputs
+
+
+def warn_about_skipped_work():
+    """After a successful run, say on the console what the tables mark but a user might
+    miss: rejected input files and training jobs recorded as failed (mobileclf.faults).
+    """
+    import csv
+
+    for dataset in DATASETS:
+        rejects = Path(f"results/{dataset}/tables/rejects.csv")
+        if rejects.exists():
+            with open(rejects, newline="", encoding="utf-8") as handle:
+                count = sum(1 for _ in csv.DictReader(handle))
+            if count:
+                logger.warning(
+                    f"{dataset}: {count} file(s) rejected at ingest, see {rejects}"
+                )
+        runs = Path(f"results/{dataset}/tables/cv_runs.csv")
+        if runs.exists():
+            with open(runs, newline="", encoding="utf-8") as handle:
+                failed = [r for r in csv.DictReader(handle) if r["status"] != "ok"]
+            for r in failed:
+                logger.warning(
+                    f"{dataset}: training {r['arch']}/{r['generator']}/{r['size']} fold "
+                    f"{r['fold']} {r['status']}: {r.get('error', '')}; its cell is marked "
+                    "incomplete in cv_summary.csv and the next run retries it"
+                )
+
+
+onsuccess:
+    warn_about_skipped_work()
