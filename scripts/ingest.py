@@ -6,9 +6,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.cli import json_arg, parser, run  # noqa: E402
-from mobileclf.ingest import IngestOptions, ingest, rejects_table  # noqa: E402
+from mobileclf import atomic
+from mobileclf.cli import json_arg, parser, run
+from mobileclf.ingest import IngestOptions, ingest, rejects_table
 
 
 def main(args) -> None:
@@ -19,8 +19,12 @@ def main(args) -> None:
         log.warning("rejected %s: %s", row.path, row.reason)
     for row in manifest[(manifest.status == "ok") & (manifest.reason != "")].itertuples():
         log.info("note %s: %s", row.path, row.reason)
-    log.info("%d accepted, %d rejected, classes: %s",
-             (manifest.status == "ok").sum(), len(rejected), ", ".join(labels))
+    log.info(
+        "%d accepted, %d rejected, classes: %s",
+        (manifest.status == "ok").sum(),
+        len(rejected),
+        ", ".join(labels),
+    )
     atomic.write_with(args.manifest, lambda p: manifest.to_csv(p, index=False))
     if args.rejects:
         atomic.write_with(args.rejects, lambda p: rejected.to_csv(p, index=False))
@@ -33,5 +37,7 @@ if __name__ == "__main__":
     arguments.add_argument("--options", type=json_arg, default={})
     arguments.add_argument("--manifest", required=True)
     arguments.add_argument("--labels", required=True)
-    arguments.add_argument("--rejects", help="rejects.csv: path, label, reason of every rejected file")
+    arguments.add_argument(
+        "--rejects", help="rejects.csv: path, label, reason of every rejected file"
+    )
     run(main, arguments)

@@ -1,4 +1,4 @@
-"""Train and evaluate one architecture × generator × size × fold; write metrics.json + history.csv."""
+"""Train and evaluate one arch × generator × size × fold; write metrics.json + history.csv."""
 
 import logging
 import sys
@@ -6,8 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.cli import UserError, json_arg, parser, run  # noqa: E402
+from mobileclf import atomic
+from mobileclf.cli import UserError, json_arg, parser, run
 
 
 def main(args) -> None:
@@ -24,13 +24,25 @@ def main(args) -> None:
     if column not in data.splits.columns:
         raise UserError(f"{args.splits} has no column {column}; rerun the split rule")
     roles = data.splits[column].to_numpy()
-    identity = dict(arch=args.arch_name, generator=args.generator_name,
-                    size=int(data.images.shape[1]), fold=args.fold, seed=args.seed)
+    identity = dict(
+        arch=args.arch_name,
+        generator=args.generator_name,
+        size=int(data.images.shape[1]),
+        fold=args.fold,
+        seed=args.seed,
+    )
     log = logging.getLogger("train")
     try:
         result = fit_and_evaluate(
-            data.images, data.y, roles, data.labels, args.arch["layers"], args.generator,
-            TrainSettings.from_config(args.training), args.seed, positive,
+            data.images,
+            data.y,
+            roles,
+            data.labels,
+            args.arch["layers"],
+            args.generator,
+            TrainSettings.from_config(args.training),
+            args.seed,
+            positive,
         )
     except resource_errors() as error:
         # recorded, not raised: the rest of the grid still runs and is tabulated, and the
@@ -52,12 +64,22 @@ if __name__ == "__main__":
         arguments.add_argument(f"--{name}", required=True)
     arguments.add_argument("--fold", type=int, required=True)
     arguments.add_argument("--arch", type=json_arg, required=True, help="architecture spec (JSON)")
-    arguments.add_argument("--generator", type=json_arg, required=True, help="generator spec (JSON)")
-    arguments.add_argument("--training", type=json_arg, required=True, help="training section (JSON)")
+    arguments.add_argument(
+        "--generator", type=json_arg, required=True, help="generator spec (JSON)"
+    )
+    arguments.add_argument(
+        "--training", type=json_arg, required=True, help="training section (JSON)"
+    )
     arguments.add_argument("--seed", type=int, default=42)
-    arguments.add_argument("--positive-class", default="", help="disease class (default: 2nd label)")
+    arguments.add_argument(
+        "--positive-class", default="", help="disease class (default: 2nd label)"
+    )
     arguments.add_argument("--threads", type=int, default=1)
     arguments.add_argument("--manifest", help="manifest.csv: check that splits.csv is in its order")
-    arguments.add_argument("--attempt", type=int, default=0,
-                           help="retry token (see mobileclf.faults); written to metrics.json")
+    arguments.add_argument(
+        "--attempt",
+        type=int,
+        default=0,
+        help="retry token (see mobileclf.faults); written to metrics.json",
+    )
     run(main, arguments)

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import REPO, run_snakemake
 from PIL import Image
 
-from conftest import REPO, run_snakemake
 from mobileclf.config_check import config_problems, load_schema
-from mobileclf.images import ImageRejected, load_rgb
+from mobileclf.images import load_rgb
 from mobileclf.ingest import IngestError, IngestOptions, ingest, rejects_table
 from mobileclf.resize import resize_all
 from mobileclf.splits import SplitError, SplitOptions, make_splits, read_table
@@ -130,8 +130,14 @@ def test_every_image_mode_is_accepted_with_one_decoding_rule(tmp_path):
     exif[0x0112] = 6  # displayed rotated by 90°
     wide.save(folder / "phone.jpg", exif=exif)
     manifest, _ = ingest(root, OPTIONS)
-    for name, mode in [("g16.png", "I;16"), ("cmyk.jpg", "CMYK"), ("pal.png", "P"),
-                       ("la.png", "LA"), ("anim.gif", "P"), ("phone.jpg", "RGB")]:
+    for name, mode in [
+        ("g16.png", "I;16"),
+        ("cmyk.jpg", "CMYK"),
+        ("pal.png", "P"),
+        ("la.png", "LA"),
+        ("anim.gif", "P"),
+        ("phone.jpg", "RGB"),
+    ]:
         entry = row(manifest, f"a/{name}")
         assert entry.status == "ok", (name, entry.reason)
         assert entry["mode"] == mode
@@ -146,17 +152,22 @@ def test_every_image_mode_is_accepted_with_one_decoding_rule(tmp_path):
 
 
 def constant_png(path: Path, side: int) -> None:
-    """A side×side grey PNG written row by row: a few KB on disk, side² pixels decoded."""
+    """A side×side grey PNG written in blocks of rows: under 2 MB on disk, side² pixels decoded."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return len(data).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
 
-    compressor = zlib.compressobj(9)
-    line = b"\0" + b"\x80" * side
-    parts = [compressor.compress(line) for _ in range(side)] + [compressor.flush()]
+    compressor = zlib.compressobj(1)
+    rows = (b"\0" + b"\x80" * side) * 500
+    parts = [compressor.compress(rows) for _ in range(side // 500)] + [compressor.flush()]
     header = side.to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                     + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"".join(parts))
+        + chunk(b"IEND", b"")
+    )
 
 
 def decode_in_subprocess(path: Path, max_pixels: int, oversize: str) -> dict:
@@ -173,14 +184,16 @@ except ImageRejected as error:
 out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout)
 
 
 def test_20000_pixel_square_png_never_exhausts_memory(tmp_path):
     path = tmp_path / "bomb.png"
     constant_png(path, 20000)
-    assert path.stat().st_size < 1_000_000  # 400 megapixels in under 1 MB
+    assert path.stat().st_size < 2_000_000  # 400 megapixels in under 2 MB
     rejected = decode_in_subprocess(path, 100_000_000, "reject")
     assert "20000x20000 pixels exceeds ingest.max_pixels=100000000" in rejected["rejected"]
     assert "ingest.oversize: downscale" in rejected["rejected"]
@@ -239,7 +252,7 @@ def test_non_ascii_and_space_names_nested_folders_and_number_like_classes(tmp_pa
 def test_class_name_with_edge_whitespace_is_refused(tmp_path):
     root = two_class_root(tmp_path)
     add_images(root / "c ", 6, 3)
-    with pytest.raises(IngestError, match="'c ' .*white space"):
+    with pytest.raises(IngestError, match=r"'c ' .*white space"):
         ingest(root, OPTIONS)
 
 
@@ -283,49 +296,58 @@ def test_duplicates_within_and_across_classes(tmp_path):
 
 
 def test_missing_root_empty_class_and_single_class_are_errors(tmp_path):
-    with pytest.raises(IngestError, match="nowhere does not exist.*datasets.<name>.root"):
+    with pytest.raises(IngestError, match=r"nowhere does not exist.*datasets.<name>.root"):
         ingest(tmp_path / "nowhere", OPTIONS)
     root = two_class_root(tmp_path)
     (root / "empty class").mkdir()
-    with pytest.raises(IngestError, match="'empty class' under .* no usable image.*the folder is empty"):
+    with pytest.raises(
+        IngestError, match=r"'empty class' under .* no usable image.*the folder is empty"
+    ):
         ingest(root, OPTIONS)
     (root / "empty class").rmdir()
     (root / "b" / "img000.png").rename(root / "img000.png")
     for path in (root / "b").iterdir():
         path.unlink()
     (root / "b").rmdir()
-    with pytest.raises(IngestError, match=r"1 class folder\(s\) with usable images \(a\).*at least two"):
+    with pytest.raises(
+        IngestError, match=r"1 class folder\(s\) with usable images \(a\).*at least two"
+    ):
         ingest(root, OPTIONS)
 
 
 def test_group_options_errors_name_the_key(tmp_path):
     root = two_class_root(tmp_path)
-    with pytest.raises(IngestError, match="cannot read ingest.group_csv"):
+    with pytest.raises(IngestError, match=r"cannot read ingest.group_csv"):
         ingest(root, IngestOptions(group_csv=str(tmp_path / "missing.csv")))
-    with pytest.raises(IngestError, match="ingest.group_pattern"):
+    with pytest.raises(IngestError, match=r"ingest.group_pattern"):
         ingest(root, IngestOptions(group_pattern="(unclosed"))
-    pd.DataFrame({"path": ["a/img000.png"], "group": ["p1"]}).to_csv(tmp_path / "g.csv", index=False)
+    pd.DataFrame({"path": ["a/img000.png"], "group": ["p1"]}).to_csv(
+        tmp_path / "g.csv", index=False
+    )
     manifest, _ = ingest(root, IngestOptions(group_csv=str(tmp_path / "g.csv")))
     assert row(manifest, "a/img000.png").group == "p1"
     assert "not in ingest.group_csv" in row(manifest, "a/img001.png").reason
 
 
 def manifest_of(counts: dict[str, int]) -> pd.DataFrame:
-    rows = [dict(path=f"{label}/{i}.png", label=label, group="", status="ok")
-            for label, count in counts.items() for i in range(count)]
+    rows = [
+        dict(path=f"{label}/{i}.png", label=label, group="", status="ok")
+        for label, count in counts.items()
+        for i in range(count)
+    ]
     return pd.DataFrame(rows)
 
 
 def test_split_problems_name_the_class_and_the_key():
-    with pytest.raises(SplitError, match="'b' has 3 image.*split.folds"):
+    with pytest.raises(SplitError, match=r"'b' has 3 image.*split.folds"):
         make_splits(manifest_of({"a": 20, "b": 3}), SplitOptions(folds=5))
-    with pytest.raises(SplitError, match="split.folds=1"):
+    with pytest.raises(SplitError, match=r"split.folds=1"):
         make_splits(manifest_of({"a": 20, "b": 20}), SplitOptions(folds=1))
-    with pytest.raises(SplitError, match="holdout.*leaves class\\(es\\) b without a holdout image"):
+    with pytest.raises(SplitError, match=r"holdout.*leaves class\(es\) b without a holdout image"):
         make_splits(manifest_of({"a": 60, "b": 3}), SplitOptions(folds=2, holdout_fraction=0.05))
     grouped = manifest_of({"a": 12, "b": 12})
     grouped["group"] = ["p1", "p2"] * 12
-    with pytest.raises(SplitError, match="groups|group"):
+    with pytest.raises(SplitError, match=r"holdout \(split.holdout_fraction\).*number of groups"):
         make_splits(grouped, SplitOptions(folds=3))
     # a tiny dataset still gets one validation image per class instead of a crash
     splits = make_splits(manifest_of({"a": 6, "b": 6}), SplitOptions(folds=2, val_fraction=0.1))
@@ -343,16 +365,40 @@ def valid_config() -> dict:
     ("change", "expected"),
     [
         (lambda c: c["split"].update(fold=3), "split.fold: unknown key; did you mean 'folds'?"),
-        (lambda c: c.update(trainig=c.pop("training")), "trainig: unknown key; did you mean 'training'?"),
+        (
+            lambda c: c.update(trainig=c.pop("training")),
+            "trainig: unknown key; did you mean 'training'?",
+        ),
         (lambda c: c.update(epochs=3), "'epochs' belongs under 'training.epochs'"),
-        (lambda c: c["datasets"]["demo"]["ingest"] if False else c["datasets"]["demo"].update(ingest={"max_pixel": 5}),
-         "datasets.demo.ingest.max_pixel: unknown key; did you mean 'max_pixels'?"),
-        (lambda c: c["split"].update(folds="three"), "split.folds: must be a whole number, not 'three'"),
-        (lambda c: c["split"].update(folds=1), "split.folds: 1 is too small; it must be at least 2"),
-        (lambda c: c["resize"].update(sizes=[4, 32]), "resize.sizes[0]: 4 is too small; it must be at least 8"),
-        (lambda c: c["resize"].update(sizes=[32, 4096]), "resize.sizes[1]: 4096 is too large; it must be at most 1024"),
+        (
+            lambda c: (
+                c["datasets"]["demo"]["ingest"]
+                if False
+                else c["datasets"]["demo"].update(ingest={"max_pixel": 5})
+            ),
+            "datasets.demo.ingest.max_pixel: unknown key; did you mean 'max_pixels'?",
+        ),
+        (
+            lambda c: c["split"].update(folds="three"),
+            "split.folds: must be a whole number, not 'three'",
+        ),
+        (
+            lambda c: c["split"].update(folds=1),
+            "split.folds: 1 is too small; it must be at least 2",
+        ),
+        (
+            lambda c: c["resize"].update(sizes=[4, 32]),
+            "resize.sizes[0]: 4 is too small; it must be at least 8",
+        ),
+        (
+            lambda c: c["resize"].update(sizes=[32, 4096]),
+            "resize.sizes[1]: 4096 is too large; it must be at most 1024",
+        ),
         (lambda c: c["resize"].update(mode="strech"), "did you mean 'stretch'?"),
-        (lambda c: c["training"].update(epochs=2.5), "training.epochs: must be a whole number, not 2.5"),
+        (
+            lambda c: c["training"].update(epochs=2.5),
+            "training.epochs: must be a whole number, not 2.5",
+        ),
         (lambda c: c["datasets"].update(x={"demo_per_class": 9}), "datasets.x: give either 'root:"),
         (lambda c: c["datasets"].update({"my data": {"demo": True}}), "names start with a letter"),
     ],
@@ -399,7 +445,11 @@ def test_messy_folder_with_unicode_and_spaces_runs_end_to_end(tmp_path, tiny_con
     results = tmp_path / "results" / "messy"
     assert (results / "labels.txt").read_text(encoding="utf-8") == "covid 19 ü\nnon covid\n"
     rejects = pd.read_csv(results / "tables" / "rejects.csv")
-    assert sorted(rejects.path) == ["covid 19 ü/note.png", "non covid/.DS_Store", "non covid/broken.png"]
+    assert sorted(rejects.path) == [
+        "covid 19 ü/note.png",
+        "non covid/.DS_Store",
+        "non covid/broken.png",
+    ]
     splits = read_table(results / "splits.csv")
     assert len(splits) == 22 and splits.path.str.contains("patient 1/img000 slice é.png").any()
     runs = pd.read_csv(results / "tables" / "cv_runs.csv")

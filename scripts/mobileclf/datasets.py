@@ -26,7 +26,9 @@ class ResizedData:
 
 
 def read_labels(path: str | Path) -> list[str]:
-    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def check_labels(labels: list[str], data_labels: set[str], where: str) -> None:
@@ -40,8 +42,7 @@ def check_labels(labels: list[str], data_labels: set[str], where: str) -> None:
         raise DataMismatch(f"{where} lists a class twice ({labels}); {fix}")
     if labels != sorted(labels):
         raise DataMismatch(
-            f"{where} is not in sorted order ({labels}); line i must be the model's output i; "
-            f"{fix}"
+            f"{where} is not in sorted order ({labels}); line i must be the model's output i; {fix}"
         )
     if set(labels) != data_labels:
         raise DataMismatch(
@@ -70,7 +71,9 @@ def check_class_count(n_outputs: int, labels: list[str], what: str) -> None:
         )
 
 
-def check_row_order(splits: pd.DataFrame, manifest_path: str | Path, splits_path: str | Path) -> None:
+def check_row_order(
+    splits: pd.DataFrame, manifest_path: str | Path, splits_path: str | Path
+) -> None:
     """Row i of the resized arrays is row i of the accepted manifest; splits.csv must agree."""
     manifest = read_table(manifest_path)
     accepted = manifest[manifest.status == "ok"].reset_index(drop=True)

@@ -66,7 +66,9 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_rgb(path: str | Path, max_pixels: int = 100_000_000, oversize: str = "reject") -> DecodedImage:
+def load_rgb(
+    path: str | Path, max_pixels: int = 100_000_000, oversize: str = "reject"
+) -> DecodedImage:
     """Decode ``path`` by the module's rule; raise :class:`ImageRejected` with a reason.
 
     ``max_pixels`` guards against decompression bombs: no more than ``max_pixels`` pixels

@@ -19,8 +19,16 @@ import pandas as pd
 from mobileclf.images import ImageRejected, load_rgb
 
 MANIFEST_COLUMNS = [
-    "path", "label", "group", "sha256", "pixel_sha256",
-    "width", "height", "mode", "status", "reason",
+    "path",
+    "label",
+    "group",
+    "sha256",
+    "pixel_sha256",
+    "width",
+    "height",
+    "mode",
+    "status",
+    "reason",
 ]
 HIDDEN_OR_SYSTEM = {"thumbs.db", "desktop.ini", "__macosx", "$recycle.bin"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".dcm"}
@@ -92,9 +100,12 @@ def _walk_class(
             continue
         if entry.is_dir():
             if entry.suffix.lower() in IMAGE_SUFFIXES:
-                yield entry, (
-                    "a folder named like an image file, not read; rename it if it holds "
-                    "images of this class"
+                yield (
+                    entry,
+                    (
+                        "a folder named like an image file, not read; rename it if it holds "
+                        "images of this class"
+                    ),
                 )
                 continue
             yield from _walk_class(entry, root, follow_symlinks, seen)
@@ -127,7 +138,9 @@ def _group_lookup(options: IngestOptions, root: Path) -> dict[str, str]:
                 f"(columns: {', '.join(table.columns)}); fix ingest.group_csv_*_column"
             )
     return dict(
-        zip(table[options.group_csv_path_column], table[options.group_csv_group_column], strict=True)
+        zip(
+            table[options.group_csv_path_column], table[options.group_csv_group_column], strict=True
+        )
     )
 
 
@@ -162,8 +175,18 @@ def _check_class_name(name: str, root: Path) -> None:
 
 
 def _row(relative: str, label: str, group: str = "", status: str = "ok", reason: str = "") -> dict:
-    return dict(path=relative, label=label, group=group, sha256="", pixel_sha256="", width=0,
-                height=0, mode="", status=status, reason=reason)
+    return dict(
+        path=relative,
+        label=label,
+        group=group,
+        sha256="",
+        pixel_sha256="",
+        width=0,
+        height=0,
+        mode="",
+        status=status,
+        reason=reason,
+    )
 
 
 def _read_image(file: Path, row: dict, options: IngestOptions) -> None:
@@ -177,12 +200,22 @@ def _read_image(file: Path, row: dict, options: IngestOptions) -> None:
     notes = [decoded.note] if decoded.note else []
     if row["reason"]:
         notes.append(row["reason"])
-    row.update(sha256=_sha256(file), pixel_sha256=pixels.hexdigest(), width=decoded.width,
-               height=decoded.height, mode=decoded.mode, reason="; ".join(notes))
+    row.update(
+        sha256=_sha256(file),
+        pixel_sha256=pixels.hexdigest(),
+        width=decoded.width,
+        height=decoded.height,
+        mode=decoded.mode,
+        reason="; ".join(notes),
+    )
     if min(decoded.rgb.shape[:2]) < options.min_side:
-        row.update(status="rejected", reason=(
-            f"{decoded.width}x{decoded.height} is smaller than ingest.min_side="
-            f"{options.min_side}; lower ingest.min_side to upscale it instead"))
+        row.update(
+            status="rejected",
+            reason=(
+                f"{decoded.width}x{decoded.height} is smaller than ingest.min_side="
+                f"{options.min_side}; lower ingest.min_side to upscale it instead"
+            ),
+        )
 
 
 def ingest(root: str | Path, options: IngestOptions) -> tuple[pd.DataFrame, list[str]]:
@@ -218,9 +251,15 @@ def ingest(root: str | Path, options: IngestOptions) -> tuple[pd.DataFrame, list
             rows.append(_row(entry.name, "", status="rejected", reason=problem))
             continue
         if not entry.is_dir():
-            rows.append(_row(entry.name, "", status="rejected",
-                             reason="file directly under the data root has no class folder; "
-                                    "move it into its class's sub-folder"))
+            rows.append(
+                _row(
+                    entry.name,
+                    "",
+                    status="rejected",
+                    reason="file directly under the data root has no class folder; "
+                    "move it into its class's sub-folder",
+                )
+            )
             continue
         _check_class_name(entry.name, root)
         classes.append(entry.name)
@@ -270,10 +309,12 @@ def _reject_duplicates(manifest: pd.DataFrame) -> None:
         if same.label.nunique() > 1:
             where = ", ".join(same.path)
             manifest.loc[same.index, ["status", "reason"]] = [
-                "rejected", f"same pixels in different classes ({where}): label is ambiguous"
+                "rejected",
+                f"same pixels in different classes ({where}): label is ambiguous",
             ]
         else:
             first = same.path.iloc[0]
             manifest.loc[same.index[1:], ["status", "reason"]] = [
-                "rejected", f"duplicate of {first} (same pixels)"
+                "rejected",
+                f"duplicate of {first} (same pixels)",
             ]

@@ -100,8 +100,13 @@ def make_splits(manifest: pd.DataFrame, options: SplitOptions) -> pd.DataFrame:
 
     holdout = np.zeros(len(frame), dtype=bool)
     if options.holdout_fraction > 0:
-        holdout = _split_off(labels, groups, options.holdout_fraction, options.seed,
-                             "holdout (split.holdout_fraction)")
+        holdout = _split_off(
+            labels,
+            groups,
+            options.holdout_fraction,
+            options.seed,
+            "holdout (split.holdout_fraction)",
+        )
         missing = sorted(set(labels) - set(labels[holdout]))
         if missing:
             raise SplitError(
