@@ -22,6 +22,7 @@ import os
 import sys
 from collections.abc import Callable
 
+from mobileclf.aggregate import UnreadableMetrics
 from mobileclf.convert import ConversionError
 from mobileclf.datasets import DataMismatch
 from mobileclf.final import FinalSpecError
@@ -39,6 +40,7 @@ class UserError(Exception):
 
 USER_ERRORS = (UserError, DataMismatch, IngestError, SplitError, SelectionError, ImageRejected)
 USER_ERRORS += (ConversionError, FinalSpecError, MetadataError, VerificationError)
+USER_ERRORS += (UnreadableMetrics,)
 
 
 def json_arg(text: str) -> object:

@@ -3,10 +3,30 @@
 import json
 import os
 import re
+import sys
+from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, schema="../schemas/config.schema.yaml")
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+from mobileclf.config_check import ConfigError, check_config
+from mobileclf.faults import attempt_of
+
+
+def validate_config(config):
+    """Short messages naming each bad key (and the closest valid one) instead of the
+    schema dump of snakemake.utils.validate, which then only fills in the defaults."""
+    try:
+        check_config(
+            config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+        )
+    except ConfigError as error:
+        raise WorkflowError(str(error)) from None
+    validate(config, schema="../schemas/config.schema.yaml")
+
+
+validate_config(config)
 
 DATASETS = sorted(config["datasets"])
 SIZES = sorted(config["resize"]["sizes"])
@@ -135,6 +155,19 @@ def train_runtime(wildcards, attempt):
     size = int(wildcards.size)
     return (
         int(10 + size * size * config["training"].get("epochs", 50) / 20000) * attempt
+    )
+
+
+def get_train_attempt(wildcards):
+    """Retry token: the attempt number in the job's existing metrics.json (0 if none).
+
+    A job that ran out of resources records status=failed and attempt+1, so this
+    parameter changes and Snakemake reruns exactly the failed jobs (mobileclf.faults).
+    """
+    return attempt_of(
+        "results/{w.dataset}/cv/{w.arch}/{w.generator}/{w.size}/fold{w.fold}/metrics.json".format(
+            w=wildcards
+        )
     )
 
 
@@ -293,3 +326,34 @@ def export_outputs(dataset):
         f"results/{dataset}/deploy/metadata.json",
         f"results/{dataset}/deploy/model_card.md",
     ] + [f"results/{dataset}/deploy/model_{variant}.tflite" for variant in VARIANTS]
+
+
+def warn_about_skipped_work():
+    """After a successful run, say on the console what the tables mark but a user might
+    miss: rejected input files and training jobs recorded as failed (mobileclf.faults).
+    """
+    import csv
+
+    for dataset in DATASETS:
+        rejects = Path(f"results/{dataset}/tables/rejects.csv")
+        if rejects.exists():
+            with open(rejects, newline="", encoding="utf-8") as handle:
+                count = sum(1 for _ in csv.DictReader(handle))
+            if count:
+                logger.warning(
+                    f"{dataset}: {count} file(s) rejected at ingest, see {rejects}"
+                )
+        runs = Path(f"results/{dataset}/tables/cv_runs.csv")
+        if runs.exists():
+            with open(runs, newline="", encoding="utf-8") as handle:
+                failed = [r for r in csv.DictReader(handle) if r["status"] != "ok"]
+            for r in failed:
+                logger.warning(
+                    f"{dataset}: training {r['arch']}/{r['generator']}/{r['size']} fold "
+                    f"{r['fold']} {r['status']}: {r.get('error', '')}; its cell is marked "
+                    "incomplete in cv_summary.csv and the next run retries it"
+                )
+
+
+onsuccess:
+    warn_about_skipped_work()
