@@ -31,7 +31,10 @@ def test_manifest_lists_every_file_with_status_and_reason(tmp_path):
         "b_class/two.png",
         "a_class/sub/three.png",
         "a_class/notes.png",
+        "a_class/.DS_Store",
     }
+    assert by_path.loc["a_class/.DS_Store", "status"] == "rejected"
+    assert "hidden" in by_path.loc["a_class/.DS_Store", "reason"]
     assert (
         by_path.loc["a_class/sub/three.png", "label"] == "a_class"
     )  # nested folder keeps its class

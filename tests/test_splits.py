@@ -59,5 +59,5 @@ def test_check_splits_refuses_leaks():
     tampered = splits.copy()
     first_holdout = tampered.index[tampered.set == "holdout"][0]
     tampered.loc[first_holdout, "fold0"] = "train"
-    with pytest.raises(SplitError, match="holdout images appear in training"):
+    with pytest.raises(SplitError, match=r"holdout image a/8.png appears in training"):
         check_splits(tampered)
