@@ -6,7 +6,8 @@ Each entry point is one argparse program that runs two ways:
 * from a rule's ``script:`` directive: :func:`run` turns the rule's named ``input``,
   ``output``, ``params`` and ``wildcards`` into the same ``--name value`` flags (underscores
   become dashes; wildcards only where the program has such a flag), ``threads`` into
-  ``--threads`` and ``log`` into ``--log``. So the rule and the command line cannot drift.
+  ``--threads``, the ``gpu`` resource into ``--gpu`` (where the program has it) and ``log``
+  into ``--log``. So the rule and the command line cannot drift.
 
 A user error (an exception class in USER_ERRORS) ends the job with one clear line naming
 the file or key and what to do, instead of a traceback; anything else is a bug and keeps
@@ -64,6 +65,8 @@ def argv_from_snakemake(smk, arguments: argparse.ArgumentParser) -> list[str]:
             argv += [_flag(name), str(value)]
     if "--threads" in known:
         argv += ["--threads", str(smk.threads)]
+    if "--gpu" in known:  # the rule's `gpu` resource: 0 hides GPUs from the job
+        argv += ["--gpu", str(smk.resources.get("gpu", 0))]
     if smk.log:
         argv += ["--log", str(smk.log[0])]
     return argv
