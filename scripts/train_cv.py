@@ -13,7 +13,7 @@ from mobileclf.cli import json_arg, parser, run
 def main(args) -> None:
     from mobileclf import tf_runtime
 
-    device = tf_runtime.configure(args.threads, args.seed, gpus=args.gpu)
+    device = tf_runtime.configure(args.threads, args.seed)
     from mobileclf.datasets import load
     from mobileclf.training import TrainSettings, fit_and_evaluate
 
@@ -63,7 +63,4 @@ if __name__ == "__main__":
         "--positive-class", default="", help="disease class (default: 2nd label)"
     )
     arguments.add_argument("--threads", type=int, default=1)
-    arguments.add_argument(
-        "--gpu", type=int, default=1, help="GPUs the job may use; 0 hides them (training.gpu false)"
-    )
     run(main, arguments, globals().get("snakemake"))

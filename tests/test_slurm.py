@@ -157,6 +157,9 @@ def test_grid_runs_through_sbatch_and_equals_a_local_run(
         reference[[*keys, "accuracy", "loss"]].reset_index(drop=True),
         check_exact=True,
     )
+    # gpu resource 0 (training.gpu false): the jobs said they hid any GPU on purpose
+    for log in (local_run / "logs" / "train_cv").rglob("*.log"):
+        assert "GPUs hidden: the job was scheduled without one" in log.read_text()
     # nothing left to do afterwards, locally or on the cluster
     assert planned_jobs(tmp_path, config) == []
 

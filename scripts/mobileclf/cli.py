@@ -6,8 +6,10 @@ Each entry point is one argparse program that runs two ways:
 * from a rule's ``script:`` directive: :func:`run` turns the rule's named ``input``,
   ``output``, ``params`` and ``wildcards`` into the same ``--name value`` flags (underscores
   become dashes; wildcards only where the program has such a flag), ``threads`` into
-  ``--threads``, the ``gpu`` resource into ``--gpu`` (where the program has it) and ``log``
-  into ``--log``. So the rule and the command line cannot drift.
+  ``--threads`` and ``log`` into ``--log``. So the rule and the command line cannot drift.
+  A rule whose ``gpu`` resource is 0 gets no GPU: ``CUDA_VISIBLE_DEVICES`` is emptied
+  before TensorFlow loads, so jobs the scheduler gave no GPU never crowd the one it gave
+  to others.
 
 A user error (an exception class in USER_ERRORS) ends the job with one clear line naming
 the file or key and what to do, instead of a traceback; anything else is a bug and keeps
@@ -65,8 +67,6 @@ def argv_from_snakemake(smk, arguments: argparse.ArgumentParser) -> list[str]:
             argv += [_flag(name), str(value)]
     if "--threads" in known:
         argv += ["--threads", str(smk.threads)]
-    if "--gpu" in known:  # the rule's `gpu` resource: 0 hides GPUs from the job
-        argv += ["--gpu", str(smk.resources.get("gpu", 0))]
     if smk.log:
         argv += ["--log", str(smk.log[0])]
     return argv
@@ -85,6 +85,8 @@ def run(
 ) -> None:
     """Parse arguments (or a rule's ``snakemake`` object), log, run ``main``; user errors exit 1."""
     if smk is not None:
+        if str(smk.resources.get("gpu", "")) == "0":
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
         args = arguments.parse_args(argv_from_snakemake(smk, arguments))
         if args.log:
             _redirect_to(args.log)
