@@ -1,5 +1,6 @@
 """Aggregate fold metrics into cv_runs.csv, cv_summary.csv, a Markdown table and a heatmap."""
 
+import logging
 import sys
 from pathlib import Path
 
@@ -13,6 +14,17 @@ from mobileclf.cli import parser, run
 def main(args) -> None:
     runs = read_runs(args.metrics)
     summary = summarise(runs, args.folds)
+    log = logging.getLogger("aggregate")
+    for row in runs[runs.status != "ok"].itertuples():
+        log.warning(
+            "%s/%s/%s fold %s %s: %s (marked incomplete; the next run retries it)",
+            row.arch,
+            row.generator,
+            row.size,
+            row.fold,
+            row.status,
+            row.error,
+        )
     atomic.write_with(args.runs, lambda p: runs.to_csv(p, index=False))
     atomic.write_with(args.summary, lambda p: summary.to_csv(p, index=False))
     atomic.write_text(

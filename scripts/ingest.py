@@ -8,15 +8,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
-from mobileclf.ingest import IngestOptions, ingest
+from mobileclf.ingest import IngestOptions, ingest, rejects_table
 
 
 def main(args) -> None:
     manifest, labels = ingest(args.root, IngestOptions(**args.options))
-    rejected = manifest[manifest.status == "rejected"]
+    rejected = rejects_table(manifest)
     log = logging.getLogger("ingest")
     for row in rejected.itertuples():
         log.warning("rejected %s: %s", row.path, row.reason)
+    for row in manifest[(manifest.status == "ok") & (manifest.reason != "")].itertuples():
+        log.info("note %s: %s", row.path, row.reason)
     log.info(
         "%d accepted, %d rejected, classes: %s",
         (manifest.status == "ok").sum(),
@@ -24,6 +26,8 @@ def main(args) -> None:
         ", ".join(labels),
     )
     atomic.write_with(args.manifest, lambda p: manifest.to_csv(p, index=False))
+    if args.rejects:
+        atomic.write_with(args.rejects, lambda p: rejected.to_csv(p, index=False))
     atomic.write_text(args.labels, "\n".join(labels) + "\n")
 
 
@@ -33,4 +37,7 @@ if __name__ == "__main__":
     arguments.add_argument("--options", type=json_arg, default={})
     arguments.add_argument("--manifest", required=True)
     arguments.add_argument("--labels", required=True)
+    arguments.add_argument(
+        "--rejects", help="rejects.csv: path, label, reason of every rejected file"
+    )
     run(main, arguments, globals().get("snakemake"))

@@ -5,15 +5,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pandas as pd
-
 from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
 from mobileclf.resize import resize_all
+from mobileclf.splits import read_table
 
 
 def main(args) -> None:
-    manifest = pd.read_csv(args.manifest, keep_default_na=False)
+    manifest = read_table(args.manifest)
     accepted = manifest[manifest.status == "ok"]
     paths = [Path(args.root) / p for p in accepted.path]
     options = args.options

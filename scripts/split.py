@@ -6,15 +6,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pandas as pd
-
 from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
-from mobileclf.splits import SplitOptions, fold_columns, make_splits
+from mobileclf.splits import SplitOptions, fold_columns, make_splits, read_table
 
 
 def main(args) -> None:
-    manifest = pd.read_csv(args.manifest, dtype={"group": str}, keep_default_na=False)
+    manifest = read_table(args.manifest)
     splits = make_splits(manifest, SplitOptions(**args.options))
     log = logging.getLogger("split")
     log.info(

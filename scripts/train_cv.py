@@ -1,4 +1,4 @@
-"""Train and evaluate one architecture × generator × size × fold: metrics.json + history.csv."""
+"""Train and evaluate one arch × generator × size × fold; write metrics.json + history.csv."""
 
 import logging
 import sys
@@ -7,41 +7,53 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobileclf import atomic
-from mobileclf.cli import json_arg, parser, run
+from mobileclf.cli import UserError, json_arg, parser, run
 
 
 def main(args) -> None:
     from mobileclf import tf_runtime
 
     device = tf_runtime.configure(args.threads, args.seed)
-    from mobileclf.datasets import load
+    from mobileclf.datasets import check_class_count, load, positive_index
+    from mobileclf.faults import failed_metrics, resource_errors
     from mobileclf.training import TrainSettings, fit_and_evaluate
 
-    data = load(args.images, args.splits, args.labels)
-    positive = data.labels.index(args.positive_class) if args.positive_class else 1
-    roles = data.splits[f"fold{args.fold}"].to_numpy()
-    result = fit_and_evaluate(
-        data.images,
-        data.y,
-        roles,
-        data.labels,
-        args.arch_spec["layers"],
-        args.generator_spec,
-        TrainSettings.from_config(args.training),
-        args.seed,
-        positive,
-    )
-    metrics = dict(
+    data = load(args.images, args.splits, args.labels, args.manifest)
+    positive = positive_index(data.labels, args.positive_class)
+    column = f"fold{args.fold}"
+    if column not in data.splits.columns:
+        raise UserError(f"{args.splits} has no column {column}; rerun the split rule")
+    roles = data.splits[column].to_numpy()
+    identity = dict(
         arch=args.arch,
         generator=args.generator,
         size=int(data.images.shape[1]),
         fold=args.fold,
-        status="ok",
         seed=args.seed,
-        device=device,
-        **result.metrics,
     )
-    logging.getLogger("train").info("fold %d accuracy %.4f", args.fold, metrics["accuracy"])
+    log = logging.getLogger("train")
+    try:
+        result = fit_and_evaluate(
+            data.images,
+            data.y,
+            roles,
+            data.labels,
+            args.arch_spec["layers"],
+            args.generator_spec,
+            TrainSettings.from_config(args.training),
+            args.seed,
+            positive,
+        )
+    except resource_errors() as error:
+        # recorded, not raised: the rest of the grid still runs and is tabulated, and the
+        # next run retries this job (see mobileclf.faults)
+        log.error("fold %d failed for lack of resources: %s", args.fold, error)
+        atomic.write_with(args.history, lambda p: p.write_text("epoch\n"))
+        atomic.write_json(args.metrics, failed_metrics(identity, error, args.attempt))
+        return
+    check_class_count(int(result.model.output_shape[-1]), data.labels, "the trained model")
+    metrics = dict(**identity, status="ok", attempt=args.attempt, device=device, **result.metrics)
+    log.info("fold %d accuracy %.4f", args.fold, metrics["accuracy"])
     atomic.write_with(args.history, lambda p: result.history.to_csv(p, index=False))
     atomic.write_json(args.metrics, metrics)
 
@@ -63,4 +75,11 @@ if __name__ == "__main__":
         "--positive-class", default="", help="disease class (default: 2nd label)"
     )
     arguments.add_argument("--threads", type=int, default=1)
+    arguments.add_argument("--manifest", help="manifest.csv: check that splits.csv is in its order")
+    arguments.add_argument(
+        "--attempt",
+        type=int,
+        default=0,
+        help="retry token (see mobileclf.faults); written to metrics.json",
+    )
     run(main, arguments, globals().get("snakemake"))

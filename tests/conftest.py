@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 SHARED_CT = REPO.parent / "shared" / "datasets" / "sarscov2-ct-mini"
+# rules call `python`: the one running the tests (the venv's), even when pytest was started
+# as .venv/bin/python -m pytest without the venv on PATH
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 TINY_CONFIG = {
     "datasets": {"tiny": {"demo": True, "demo_per_class": 12, "positive_class": "lesion"}},

@@ -59,7 +59,7 @@ def test_cmyk_jpeg_and_exif_rotation(tmp_path):
 
 @pytest.mark.parametrize(
     ("content", "reason"),
-    [(b"", "identify"), (b"hello, I am text", "identify")],
+    [(b"", "empty file"), (b"hello, I am text", "identify")],
 )
 def test_non_images_are_rejected_with_reason(tmp_path, content, reason):
     path = tmp_path / "x.png"

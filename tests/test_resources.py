@@ -128,7 +128,8 @@ def test_gpu_jobs_run_one_at_a_time_and_state_the_cpu_fallback(tmp_path, tiny_co
     tiny_config["resize"]["sizes"] = [16]
     tiny_config["generators"] = {"g1": tiny_config["generators"]["g1"]}
     tiny_config["training"].update(epochs=1, gpu=True)
-    run_snakemake(tmp_path, tiny_config)  # --cores 2: without the gpu limit both would run
+    targets = [f"results/tiny/cv/tiny/g1/16/fold{fold}/metrics.json" for fold in (0, 1)]
+    run_snakemake(tmp_path, tiny_config, *targets)  # --cores 2: both would run at once
     spans = []
     for fold in (0, 1):
         log = (tmp_path / f"logs/train_cv/tiny/tiny/g1/16/fold{fold}.log").read_text()
@@ -143,7 +144,7 @@ def test_gpu_jobs_run_one_at_a_time_and_state_the_cpu_fallback(tmp_path, tiny_co
     assert first[1] <= second[0], f"GPU jobs overlapped: {spans}"
     # where a job runs is not a reason to rerun it
     tiny_config["training"]["gpu"] = False
-    assert planned_jobs(tmp_path, tiny_config) == []
+    assert planned_jobs(tmp_path, tiny_config, *targets) == []
 
 
 @pytest.mark.parametrize("name", ["default", "slurm"])

@@ -30,14 +30,25 @@ RUN_COLUMNS = [
     "n_test",
     "epochs_run",
     "train_seconds",
+    "error",
 ]
+
+
+class UnreadableMetrics(Exception):
+    """A metrics.json that is not valid JSON (hand-edited, or written by a foreign tool)."""
 
 
 def read_runs(paths: list[str | Path]) -> pd.DataFrame:
     """One row per metrics.json; keys arch/generator/size/fold come from the file itself."""
     rows = []
     for path in paths:
-        data = json.loads(Path(path).read_text())
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise UnreadableMetrics(
+                f"{path} is not a complete metrics file ({error}); delete it and rerun to "
+                "retrain that fold"
+            ) from error
         rows.append({column: data.get(column) for column in RUN_COLUMNS})
     runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
     return runs.sort_values(["arch", "generator", "size", "fold"], kind="stable").reset_index(
@@ -69,6 +80,7 @@ def summarise(runs: pd.DataFrame, expected_folds: int) -> pd.DataFrame:
                 std_accuracy=std,
                 n_folds=len(done),
                 complete=bool(len(done) == expected_folds),
+                n_failed=int((group.status != "ok").sum()),
                 mean_macro_f1=float(done.macro_f1.astype(float).mean())
                 if len(done)
                 else float("nan"),

@@ -25,11 +25,16 @@ import os
 import sys
 from collections.abc import Callable
 
+from mobileclf.aggregate import UnreadableMetrics
+from mobileclf.convert import ConversionError
 from mobileclf.datasets import DataMismatch
+from mobileclf.final import FinalSpecError
 from mobileclf.images import ImageRejected
 from mobileclf.ingest import IngestError
 from mobileclf.selection import SelectionError
 from mobileclf.splits import SplitError
+from mobileclf.tflite_metadata import MetadataError
+from mobileclf.verify_tflite import VerificationError
 
 
 class UserError(Exception):
@@ -37,6 +42,8 @@ class UserError(Exception):
 
 
 USER_ERRORS = (UserError, DataMismatch, IngestError, SplitError, SelectionError, ImageRejected)
+USER_ERRORS += (ConversionError, FinalSpecError, MetadataError, VerificationError)
+USER_ERRORS += (UnreadableMetrics,)
 
 
 def json_arg(text: str) -> object:

@@ -71,13 +71,19 @@ def load_rgb(
 ) -> DecodedImage:
     """Decode ``path`` by the module's rule; raise :class:`ImageRejected` with a reason.
 
-    ``max_pixels`` guards against decompression bombs: larger images are rejected, or
-    with ``oversize="downscale"`` decoded at reduced resolution (JPEG draft mode decodes
-    at 1/2..1/8 scale without ever holding the full bitmap).
+    ``max_pixels`` guards against decompression bombs: no more than ``max_pixels`` pixels
+    are ever decoded. Larger images are rejected, or with ``oversize="downscale"`` decoded
+    at reduced resolution where the format allows it without holding the full bitmap
+    (JPEG draft mode: 1/2..1/8 scale); other formats cannot be decoded partially and are
+    rejected with a message saying how to convert them.
     """
     path = Path(path)
     notes: list[str] = []
+    target = None
+    width = height = 0
     try:
+        if path.stat().st_size == 0:
+            raise ImageRejected("empty file (0 bytes): an interrupted copy or export; copy again")
         with Image.open(path) as image:
             width, height = image.size
             mode = image.mode
@@ -90,11 +96,14 @@ def load_rgb(
                     )
                 factor = (width * height / max_pixels) ** 0.5
                 target = (max(1, int(width / factor)), max(1, int(height / factor)))
-                image.draft("RGB", target)  # JPEG: cheap decode at reduced scale
-                if image.size[0] * image.size[1] > 4 * max_pixels:
+                # draft picks the strongest JPEG reduction whose result is still >= the
+                # requested size; asking for half the target keeps the result <= max_pixels
+                image.draft("RGB", (max(1, target[0] // 2), max(1, target[1] // 2)))
+                if image.size[0] * image.size[1] > max_pixels:
                     raise ImageRejected(
-                        f"{width}x{height} pixels cannot be decoded at reduced scale "
-                        f"(format {image.format}); it exceeds ingest.max_pixels={max_pixels}"
+                        f"{width}x{height} pixels exceeds ingest.max_pixels={max_pixels} and "
+                        f"{image.format} cannot be decoded at reduced scale (only JPEG can, "
+                        "by 1/2..1/8); shrink or convert the file, or raise ingest.max_pixels"
                     )
                 notes.append(f"downscaled from {width}x{height} (ingest.oversize)")
             frames = getattr(image, "n_frames", 1)
@@ -104,19 +113,24 @@ def load_rgb(
             image.load()
             image = ImageOps.exif_transpose(image)
             rgb = _to_rgb(image)
-            if notes and notes[0].startswith("downscaled"):
+            if target is not None:
                 rgb.thumbnail(target, Image.Resampling.LANCZOS)
             array = np.asarray(rgb, dtype=np.uint8)
     except ImageRejected:
         raise
     except FileNotFoundError as error:
-        raise ImageRejected(f"file not found: {error}") from error
+        raise ImageRejected(f"file not found (broken link or moved): {error}") from error
     except Image.UnidentifiedImageError:
+        hint = " (DICOM: export the slices to PNG first)" if path.suffix.lower() == ".dcm" else ""
         raise ImageRejected(
-            "not an image Pillow can identify (wrong extension or corrupt header)"
+            f"not an image Pillow can identify (wrong extension or corrupt header){hint}"
         ) from None
     except (OSError, SyntaxError, ValueError) as error:
-        raise ImageRejected(f"cannot decode: {error}") from error
+        raise ImageRejected(f"cannot decode: {error}; the file is damaged, export again") from error
+    except MemoryError as error:
+        raise ImageRejected(
+            f"out of memory decoding {width}x{height}; lower ingest.max_pixels"
+        ) from error
     if array.ndim != 3 or array.shape[2] != 3 or array.size == 0:
         raise ImageRejected(f"decoded to unexpected shape {array.shape}")
     return DecodedImage(array, int(width), int(height), mode, "; ".join(notes))

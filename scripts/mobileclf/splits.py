@@ -8,6 +8,7 @@ holdout groups never appear in the CV part.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,15 +39,32 @@ def _group_ids(frame: pd.DataFrame) -> np.ndarray | None:
 
 
 def _split_off(
+    labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int, what: str
+) -> np.ndarray:
+    """Boolean mask of a stratified (group-aware) fraction of the rows.
+
+    scikit-learn's ValueErrors (too few images or groups per class for the fraction)
+    become a :class:`SplitError` that names the config key to change.
+    """
+    try:
+        return _split_off_unchecked(labels, groups, fraction, seed)
+    except ValueError as error:
+        counts = pd.Series(labels).value_counts().sort_index().to_dict()
+        raise SplitError(
+            f"cannot split off the {what} ({fraction:.0%}) stratified by class: {error} "
+            f"(images per class: {counts}); add images, or change that fraction"
+        ) from error
+
+
+def _split_off_unchecked(
     labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int
 ) -> np.ndarray:
-    """Boolean mask of a stratified (group-aware) fraction of the rows."""
     if groups is None:
         index = np.arange(len(labels))
-        # stratification needs at least one row per class on each side
-        n_classes = len(np.unique(labels))
-        count = min(max(n_classes, round(fraction * len(labels))), len(labels) - n_classes)
-        _, taken = train_test_split(index, test_size=count, stratify=labels, random_state=seed)
+        # at least one image per class (scikit-learn's own rounding is ceil(fraction * n);
+        # small datasets would otherwise get fewer images than classes and fail)
+        n_taken = max(len(set(labels)), math.ceil(fraction * len(labels)))
+        _, taken = train_test_split(index, test_size=n_taken, stratify=labels, random_state=seed)
         mask = np.zeros(len(labels), dtype=bool)
         mask[taken] = True
         return mask
@@ -82,7 +100,13 @@ def make_splits(manifest: pd.DataFrame, options: SplitOptions) -> pd.DataFrame:
 
     holdout = np.zeros(len(frame), dtype=bool)
     if options.holdout_fraction > 0:
-        holdout = _split_off(labels, groups, options.holdout_fraction, options.seed)
+        holdout = _split_off(
+            labels,
+            groups,
+            options.holdout_fraction,
+            options.seed,
+            "holdout (split.holdout_fraction)",
+        )
         missing = sorted(set(labels) - set(labels[holdout]))
         if missing:
             raise SplitError(
@@ -94,12 +118,18 @@ def make_splits(manifest: pd.DataFrame, options: SplitOptions) -> pd.DataFrame:
     _check_counts(frame.label.iloc[cv], options.folds, "outside the holdout")
     cv_labels = labels[cv]
     cv_groups = None if groups is None else groups[cv]
+    if cv_groups is not None and len(set(cv_groups)) < options.folds:
+        raise SplitError(
+            f"only {len(set(cv_groups))} groups outside the holdout for split.folds="
+            f"{options.folds}: each fold's test part needs its own groups; lower split.folds "
+            "or add groups (patients)"
+        )
     if cv_groups is None:
         splitter = StratifiedKFold(options.folds, shuffle=True, random_state=options.seed)
-        folds = splitter.split(np.zeros(len(cv)), cv_labels)
+        folds = list(splitter.split(np.zeros(len(cv)), cv_labels))
     else:
         splitter = StratifiedGroupKFold(options.folds, shuffle=True, random_state=options.seed)
-        folds = splitter.split(np.zeros(len(cv)), cv_labels, cv_groups)
+        folds = list(splitter.split(np.zeros(len(cv)), cv_labels, cv_groups))
     for fold, (train_part, test_part) in enumerate(folds):
         roles = np.full(len(frame), "holdout", dtype=object)
         roles[cv[test_part]] = "test"
@@ -111,6 +141,7 @@ def make_splits(manifest: pd.DataFrame, options: SplitOptions) -> pd.DataFrame:
                 None if groups is None else groups[train_rows],
                 options.val_fraction,
                 options.seed + fold,
+                f"validation part of fold {fold} (split.val_fraction)",
             )
             roles[train_rows[val_mask]] = "val"
         frame[f"fold{fold}"] = roles
@@ -122,18 +153,85 @@ def fold_columns(splits: pd.DataFrame) -> list[str]:
     return [c for c in splits.columns if c.startswith("fold")]
 
 
+ROLES = {"train", "val", "test", "holdout"}
+REBUILD = "it was edited or comes from another run; delete it and rerun the workflow"
+
+
 def check_splits(splits: pd.DataFrame) -> None:
-    """Integrity checks every consumer runs: no leakage between roles or into the holdout."""
+    """Integrity checks every consumer runs before training; raise SplitError on leakage.
+
+    No image listed twice; only known roles; holdout images are ``holdout`` in every fold
+    (never trained on or selected with); every CV image is tested in exactly one fold;
+    every fold has images to train and test on; no group (patient) in two roles.
+    """
+    for column in ("path", "label", "group", "set"):
+        if column not in splits.columns:
+            raise SplitError(f"splits.csv has no column {column!r}; {REBUILD}")
+    columns = fold_columns(splits)
+    if len(columns) < 2:
+        raise SplitError(f"splits.csv has {len(columns)} fold column(s); {REBUILD}")
     duplicated = splits.path[splits.path.duplicated()]
     if len(duplicated):
-        raise SplitError(f"image listed twice in splits: {duplicated.iloc[0]}")
-    for column in fold_columns(splits):
+        raise SplitError(f"image listed twice in splits.csv: {duplicated.iloc[0]}; {REBUILD}")
+    unknown_sets = sorted(set(splits.set) - {"holdout", "cv"})
+    if unknown_sets:
+        raise SplitError(f"splits.csv set column has {unknown_sets}; {REBUILD}")
+    for column in columns:
         roles = splits[column]
-        if ((splits.set == "holdout") != (roles == "holdout")).any():
-            raise SplitError(f"{column}: holdout images appear in training or selection roles")
+        unknown = sorted(set(roles) - ROLES)
+        if unknown:
+            raise SplitError(f"splits.csv {column} has unknown roles {unknown}; {REBUILD}")
+        leaked = splits.path[(splits.set == "holdout") != (roles == "holdout")]
+        if len(leaked):
+            raise SplitError(
+                f"{column}: holdout image {leaked.iloc[0]} appears in training or selection "
+                f"roles (or a CV image is marked holdout); {REBUILD}"
+            )
+        for role in ("train", "test"):
+            if not (roles == role).any():
+                raise SplitError(f"{column} has no {role} images; {REBUILD}")
         grouped = splits[splits.group != ""]
         if len(grouped):
             per_group = grouped.groupby("group")[column].nunique()
             leaking = per_group[per_group > 1]
             if len(leaking):
-                raise SplitError(f"{column}: group {leaking.index[0]!r} appears in two roles")
+                raise SplitError(
+                    f"{column}: group {leaking.index[0]!r} appears in two roles (e.g. train "
+                    f"and test); {REBUILD}"
+                )
+    tested = (splits[columns] == "test").sum(axis=1)
+    wrong = splits.path[(splits.set == "cv") & (tested != 1)]
+    if len(wrong):
+        raise SplitError(
+            f"CV image {wrong.iloc[0]} is in the test part of {tested[wrong.index[0]]} folds "
+            f"instead of exactly one; {REBUILD}"
+        )
+
+
+def read_table(path) -> pd.DataFrame:
+    """Read manifest.csv / splits.csv with every name as text (a class "01" stays "01")."""
+    return pd.read_csv(
+        path, dtype={"path": str, "label": str, "group": str, "reason": str}, keep_default_na=False
+    )
+
+
+def final_roles(splits: pd.DataFrame, val_fraction: float, seed: int) -> np.ndarray:
+    """Roles for the final model, independent of the CV folds.
+
+    Every non-holdout image is ``train`` and the holdout stays ``holdout``; with
+    ``val_fraction`` > 0 a stratified (group-aware) part of the non-holdout images becomes
+    ``val``, used for early stopping only.
+    """
+    roles = np.where(splits["set"].to_numpy() == "holdout", "holdout", "train").astype(object)
+    if val_fraction > 0:
+        cv = np.flatnonzero(roles == "train")
+        groups = _group_ids(splits)
+        mask = _split_off(
+            splits.label.to_numpy()[cv],
+            None if groups is None else groups[cv],
+            val_fraction,
+            seed,
+            "validation part of the final model (split.val_fraction)",
+        )
+        roles[cv[mask]] = "val"
+    return roles

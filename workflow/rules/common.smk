@@ -1,16 +1,33 @@
 # Helpers shared by all rules: config validation, wildcard constraints, input functions.
 # Kept free of TensorFlow so that parsing the workflow takes well under a second.
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from mobileclf import resources as res
+from mobileclf.config_check import ConfigError, check_config
+from mobileclf.faults import attempt_of
 
-validate(config, schema="../schemas/config.schema.yaml")
+
+def validate_config(config):
+    """Short messages naming each bad key (and the closest valid one) instead of the
+    schema dump of snakemake.utils.validate, which then only fills in the defaults."""
+    try:
+        check_config(
+            config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+        )
+    except ConfigError as error:
+        raise WorkflowError(str(error)) from None
+    validate(config, schema="../schemas/config.schema.yaml")
+
+
+validate_config(config)
 
 DATASETS = sorted(config["datasets"])
 SIZES = sorted(config["resize"]["sizes"])
@@ -29,6 +46,7 @@ wildcard_constraints:
     generator=_alternatives(GENERATORS),
     arch=_alternatives(ARCHS),
     fold=r"\d+",
+    variant=r"float32|dynamic|int8|float16",
 
 
 def as_json(value):
@@ -53,10 +71,24 @@ def get_demo_per_class(wildcards):
 
 
 def get_ingest_input(wildcards):
+    """The generated demo folder, or every regular file under the data root, so that adding,
+    removing or editing an image reruns ingest (and, through the manifest, what depends on it).
+    Symlinks and hidden files are left to ingest, which lists them in the manifest."""
     spec = config["datasets"][wildcards.dataset]
     if spec.get("demo"):
         return f"results/{wildcards.dataset}/demo_data"
-    return []
+    files = []
+    for folder, subfolders, names in os.walk(spec["root"]):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        for name in names:
+            path = os.path.join(folder, name)
+            if (
+                not name.startswith(".")
+                and os.path.isfile(path)
+                and not os.path.islink(path)
+            ):
+                files.append(path)
+    return sorted(files)
 
 
 def get_ingest_options(wildcards):
@@ -142,8 +174,9 @@ def train_threads(wildcards):
 
 def train_mem_mb(wildcards, attempt):
     """Peak memory of one training job from image size, dataset size, batch size and the
-    architecture's parameter and activation counts; a retry asks for attempt x as much.
-    """
+    architecture's parameter and activation counts. A retry (Snakemake's attempt) asks for
+    attempt x as much, and so does the next run after out-of-memory failures recorded in
+    metrics.json (mobileclf.faults: each one adds 1 to its attempt number)."""
     params, activations, _ = _train_cost(wildcards)
     training = config["training"]
     return res.train_mem_mb(
@@ -153,7 +186,7 @@ def train_mem_mb(wildcards, attempt):
         params,
         activations,
         training.get("optimizer", "sgd"),
-        attempt,
+        attempt + get_train_attempt(wildcards),
     )
 
 
@@ -189,6 +222,19 @@ def resize_mem_mb(wildcards, attempt):
     )
 
 
+def get_train_attempt(wildcards):
+    """Retry token: the attempt number in the job's existing metrics.json (0 if none).
+
+    A job that ran out of resources records status=failed and attempt+1, so this
+    parameter changes and Snakemake reruns exactly the failed jobs (mobileclf.faults).
+    """
+    return attempt_of(
+        "results/{w.dataset}/cv/{w.arch}/{w.generator}/{w.size}/fold{w.fold}/metrics.json".format(
+            w=wildcards
+        )
+    )
+
+
 def get_cv_metrics(wildcards):
     return expand(
         "results/{dataset}/cv/{arch}/{generator}/{size}/fold{fold}/metrics.json",
@@ -208,4 +254,192 @@ def get_final_outputs():
             f"results/{dataset}/tables/cv_summary.md",
             f"results/{dataset}/plots/cv_heatmap.png",
         ]
+        outputs += export_outputs(dataset)
     return outputs
+
+
+# --- final model and export (workflow/rules/export.smk) ---------------------------------
+
+EXPORT = config.get("export", {})
+VARIANTS = list(EXPORT.get("variants", ["float32", "dynamic", "int8", "float16"]))
+
+
+def reduction_enabled():
+    return bool(config.get("reduction", {}).get("enabled", False))
+
+
+def get_final_spec(wildcards):
+    """What the final model is built from: reduction.json when parameter reduction runs
+    (it carries the reduced layer list), else selection.json (layers from the config).
+    """
+    name = "reduction.json" if reduction_enabled() else "selection.json"
+    return f"results/{wildcards.dataset}/{name}"
+
+
+def get_all_arrays(wildcards):
+    """Every resized array: the chosen size is only known once selection.json exists,
+    and all sizes exist anyway (the CV grid trained on them)."""
+    return expand(
+        "results/{dataset}/arrays/{size}.npy", dataset=wildcards.dataset, size=SIZES
+    )
+
+
+def get_architectures(wildcards):
+    return as_json(config["architectures"])
+
+
+def get_generators(wildcards):
+    return as_json(config["generators"])
+
+
+def get_final_val_fraction(wildcards):
+    """Validation share for early stopping of the final model; 0 when it is off, so that
+    changing split.val_fraction does not retrain a final model that ignores it."""
+    if config["training"].get("early_stopping_patience"):
+        return config.get("split", {}).get("val_fraction", 0.1)
+    return 0.0
+
+
+def get_final_seed(wildcards):
+    return int(config.get("seed", 42))
+
+
+def get_calibration_images(wildcards):
+    """int8 calibration sample size; other variants ignore it (so it never reruns them)."""
+    return EXPORT.get("calibration_images", 200) if wildcards.variant == "int8" else 0
+
+
+def get_metadata_fields(wildcards):
+    return as_json(EXPORT.get("metadata", {}))
+
+
+def get_export_tolerance(wildcards):
+    return EXPORT.get("tolerance", 1e-4)
+
+
+def get_deploy_models(wildcards):
+    return expand(
+        "results/{dataset}/deploy/model_{variant}.tflite",
+        dataset=wildcards.dataset,
+        variant=VARIANTS,
+    )
+
+
+def get_metadata_read_backs(wildcards):
+    return expand(
+        "results/{dataset}/export/metadata_{variant}.json",
+        dataset=wildcards.dataset,
+        variant=VARIANTS,
+    )
+
+
+def get_resize_for_card(wildcards):
+    """How the app must resize images: the same mode and resampling as training."""
+    return as_json(
+        {
+            "mode": config["resize"].get("mode", "stretch"),
+            "resample": config["resize"].get("resample", "bilinear"),
+        }
+    )
+
+
+def _max_size():
+    return max(SIZES)
+
+
+def _final_costs(wildcards):
+    """(parameters, activations, multiply-adds) of the costliest architecture at the
+    largest size: the selection that picks the final model is unknown at DAG time."""
+    n_classes = _n_classes(wildcards.dataset)
+    costs = [
+        res.arch_cost(config["architectures"][arch], _max_size(), n_classes)
+        for arch in ARCHS
+    ]
+    return tuple(max(cost[i] for cost in costs) for i in range(3))
+
+
+def final_threads(wildcards):
+    """Like train_threads, for the largest size the selection may pick."""
+    return res.train_threads(_max_size())
+
+
+def final_mem_mb(wildcards, attempt):
+    """As a CV job of the costliest architecture at the largest size (train_mem_mb)."""
+    params, activations, _ = _final_costs(wildcards)
+    training = config["training"]
+    return res.train_mem_mb(
+        _max_size(),
+        _dataset_images(wildcards.dataset),
+        training.get("batch_size", 10),
+        params,
+        activations,
+        training.get("optimizer", "sgd"),
+        attempt,
+    )
+
+
+def final_runtime(wildcards, attempt):
+    """As a CV job of the costliest architecture at the largest size (train_runtime):
+    the estimate already counts every image, the final model's training set included."""
+    _, _, macs = _final_costs(wildcards)
+    return res.train_runtime(
+        _dataset_images(wildcards.dataset),
+        config["training"].get("epochs", 50),
+        macs,
+        final_threads(wildcards),
+        bool(train_gpu(wildcards)),
+        attempt,
+    )
+
+
+def export_mem_mb(wildcards, attempt):
+    """Conversion/verification load one model and the images of one size."""
+    size = _max_size()
+    return int(2000 + 0.02 * size * size) * attempt
+
+
+def export_runtime(wildcards, attempt):
+    """Minutes; conversion takes seconds, int8 calibration up to a few minutes at 300 px."""
+    return 20 * attempt
+
+
+def export_outputs(dataset):
+    """The deploy bundle of one dataset (final targets)."""
+    return [
+        f"results/{dataset}/final/metrics.json",
+        f"results/{dataset}/tables/export.csv",
+        f"results/{dataset}/deploy/labels.txt",
+        f"results/{dataset}/deploy/metadata.json",
+        f"results/{dataset}/deploy/model_card.md",
+    ] + [f"results/{dataset}/deploy/model_{variant}.tflite" for variant in VARIANTS]
+
+
+def warn_about_skipped_work():
+    """After a successful run, say on the console what the tables mark but a user might
+    miss: rejected input files and training jobs recorded as failed (mobileclf.faults).
+    """
+    import csv
+
+    for dataset in DATASETS:
+        rejects = Path(f"results/{dataset}/tables/rejects.csv")
+        if rejects.exists():
+            with open(rejects, newline="", encoding="utf-8") as handle:
+                count = sum(1 for _ in csv.DictReader(handle))
+            if count:
+                logger.warning(
+                    f"{dataset}: {count} file(s) rejected at ingest, see {rejects}"
+                )
+        runs = Path(f"results/{dataset}/tables/cv_runs.csv")
+        if runs.exists():
+            with open(runs, newline="", encoding="utf-8") as handle:
+                failed = [r for r in csv.DictReader(handle) if r["status"] != "ok"]
+            for r in failed:
+                logger.warning(
+                    f"{dataset}: training {r['arch']}/{r['generator']}/{r['size']} fold "
+                    f"{r['fold']} {r['status']}: {r.get('error', '')}; its cell is marked "
+                    "incomplete in cv_summary.csv and the next run retries it"
+                )
+
+
+onsuccess:
+    warn_about_skipped_work()

@@ -6,6 +6,7 @@ rule train_cv:
         images="results/{dataset}/arrays/{size}.npy",
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
+        manifest="results/{dataset}/manifest.csv",
     output:
         metrics="results/{dataset}/cv/{arch}/{generator}/{size}/fold{fold}/metrics.json",
         history="results/{dataset}/cv/{arch}/{generator}/{size}/fold{fold}/history.csv",
@@ -26,5 +27,6 @@ rule train_cv:
         training=get_training_spec,
         seed=get_job_seed,
         positive_class=get_positive_class,
+        attempt=get_train_attempt,
     script:
         "../../scripts/train_cv.py"

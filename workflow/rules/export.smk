@@ -1,0 +1,147 @@
+# Seed 000 steps 4-5: final model on all non-holdout images, TFLite variants with metadata
+# and labels, each verified in the LiteRT interpreter against the Keras model.
+
+
+rule train_final:
+    input:
+        chosen=get_final_spec,
+        arrays=get_all_arrays,
+        splits="results/{dataset}/splits.csv",
+        labels="results/{dataset}/labels.txt",
+    output:
+        model="results/{dataset}/final/model.keras",
+        spec="results/{dataset}/final/spec.json",
+        metrics="results/{dataset}/final/metrics.json",
+        history="results/{dataset}/final/history.csv",
+        deploy_labels="results/{dataset}/deploy/labels.txt",
+    log:
+        "logs/train_final/{dataset}.log",
+    benchmark:
+        "benchmarks/train_final/{dataset}.tsv"
+    conda:
+        "../../envs/export.yaml"
+    threads: final_threads
+    resources:
+        mem_mb=final_mem_mb,
+        runtime=final_runtime,
+        gpu=train_gpu,
+    params:
+        architectures=get_architectures,
+        generators=get_generators,
+        training=get_training_spec,
+        val_fraction=get_final_val_fraction,
+        seed=get_final_seed,
+        positive_class=get_positive_class,
+    script:
+        "../../scripts/train_final.py"
+
+
+rule convert:
+    input:
+        model="results/{dataset}/final/model.keras",
+        spec="results/{dataset}/final/spec.json",
+        arrays=get_all_arrays,
+        splits="results/{dataset}/splits.csv",
+    output:
+        out="results/{dataset}/export/plain_{variant}.tflite",
+    log:
+        "logs/convert/{dataset}/{variant}.log",
+    benchmark:
+        "benchmarks/convert/{dataset}/{variant}.tsv"
+    conda:
+        "../../envs/export.yaml"
+    threads: 1
+    resources:
+        mem_mb=export_mem_mb,
+        runtime=export_runtime,
+    params:
+        calibration_images=get_calibration_images,
+        seed=get_final_seed,
+    script:
+        "../../scripts/convert_tflite.py"
+
+
+rule add_metadata:
+    input:
+        model="results/{dataset}/export/plain_{variant}.tflite",
+        spec="results/{dataset}/final/spec.json",
+        labels="results/{dataset}/deploy/labels.txt",
+    output:
+        out="results/{dataset}/deploy/model_{variant}.tflite",
+        read_back="results/{dataset}/export/metadata_{variant}.json",
+    log:
+        "logs/add_metadata/{dataset}/{variant}.log",
+    conda:
+        "../../envs/export.yaml"
+    threads: 1
+    resources:
+        mem_mb=export_mem_mb,
+        runtime=export_runtime,
+    params:
+        metadata=get_metadata_fields,
+    script:
+        "../../scripts/add_metadata.py"
+
+
+rule verify_export:
+    input:
+        models=get_deploy_models,
+        keras_model="results/{dataset}/final/model.keras",
+        spec="results/{dataset}/final/spec.json",
+        arrays=get_all_arrays,
+        splits="results/{dataset}/splits.csv",
+        labels="results/{dataset}/labels.txt",
+    output:
+        table=report(
+            "results/{dataset}/tables/export.csv",
+            caption="../report/export.rst",
+            category="Export",
+        ),
+        details="results/{dataset}/export/verify.json",
+    log:
+        "logs/verify_export/{dataset}.log",
+    benchmark:
+        "benchmarks/verify_export/{dataset}.tsv"
+    conda:
+        "../../envs/export.yaml"
+    threads: 1
+    resources:
+        mem_mb=export_mem_mb,
+        runtime=export_runtime,
+    params:
+        tolerance=get_export_tolerance,
+        positive_class=get_positive_class,
+        seed=get_final_seed,
+    script:
+        "../../scripts/verify_export.py"
+
+
+rule model_card:
+    input:
+        spec="results/{dataset}/final/spec.json",
+        metrics="results/{dataset}/final/metrics.json",
+        chosen=get_final_spec,
+        export="results/{dataset}/tables/export.csv",
+        read_back=get_metadata_read_backs,
+        splits="results/{dataset}/splits.csv",
+    output:
+        card=report(
+            "results/{dataset}/deploy/model_card.md",
+            caption="../report/model_card.rst",
+            category="Export",
+        ),
+        metadata_out="results/{dataset}/deploy/metadata.json",
+    log:
+        "logs/model_card/{dataset}.log",
+    conda:
+        "../../envs/export.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
+    params:
+        fields=get_metadata_fields,
+        resize=get_resize_for_card,
+        tolerance=get_export_tolerance,
+    script:
+        "../../scripts/model_card.py"
