@@ -8,10 +8,13 @@ CORES ?= 2
 
 .PHONY: demo test lint install
 
-$(BIN)/.installed: requirements.txt
+# The SLURM executor goes in with --no-deps after everything else: it declares
+# numpy>=2.4.5, TensorFlow 2.19 needs numpy<2.2 (reasons in requirements-slurm.txt).
+$(BIN)/.installed: requirements.txt requirements-slurm.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -r requirements-slurm.txt
 	touch $@
 
 install: $(BIN)/.installed

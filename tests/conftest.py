@@ -61,7 +61,7 @@ def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path
 
 
 def run_snakemake(
-    workdir: Path, config: dict, *extra: str, check: bool = True
+    workdir: Path, config: dict, *extra: str, check: bool = True, timeout: float | None = None
 ) -> subprocess.CompletedProcess:
     """Run the repository's workflow in ``workdir`` with ``config``; return the process."""
     configfile = write_config(workdir, config)
@@ -77,7 +77,7 @@ def run_snakemake(
         "2",
         *extra,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(
             f"snakemake failed ({result.returncode}):\n"

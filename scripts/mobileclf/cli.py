@@ -7,6 +7,9 @@ Each entry point is one argparse program that runs two ways:
   ``output``, ``params`` and ``wildcards`` into the same ``--name value`` flags (underscores
   become dashes; wildcards only where the program has such a flag), ``threads`` into
   ``--threads`` and ``log`` into ``--log``. So the rule and the command line cannot drift.
+  A rule whose ``gpu`` resource is 0 gets no GPU: ``CUDA_VISIBLE_DEVICES`` is emptied
+  before TensorFlow loads, so jobs the scheduler gave no GPU never crowd the one it gave
+  to others.
 
 A user error (an exception class in USER_ERRORS) ends the job with one clear line naming
 the file or key and what to do, instead of a traceback; anything else is a bug and keeps
@@ -89,6 +92,8 @@ def run(
 ) -> None:
     """Parse arguments (or a rule's ``snakemake`` object), log, run ``main``; user errors exit 1."""
     if smk is not None:
+        if str(smk.resources.get("gpu", "")) == "0":
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
         args = arguments.parse_args(argv_from_snakemake(smk, arguments))
         if args.log:
             _redirect_to(args.log)

@@ -16,7 +16,8 @@ def configure(threads: int, seed: int, deterministic: bool = False) -> str:
     """Match TensorFlow's thread pools to Snakemake's ``threads``; seed Python, NumPy, TF.
 
     Returns the device used ("GPU" or "CPU"), which the job logs: a GPU is used when one
-    is visible (memory growth on, so several jobs can share it), else the CPU.
+    is visible (memory growth on, so several jobs can share it), else the CPU; the log
+    says whether that is a fallback or the job's GPUs were hidden on purpose (cli.run).
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -35,7 +36,12 @@ def configure(threads: int, seed: int, deterministic: bool = False) -> str:
         "TensorFlow %s on %s (%s), %d thread(s), seed %d",
         tf.__version__,
         device,
-        ", ".join(g.name for g in gpus) or "no GPU visible: CPU fallback",
+        ", ".join(g.name for g in gpus)
+        or (
+            "GPUs hidden: the job was scheduled without one (training.gpu false)"
+            if os.environ.get("CUDA_VISIBLE_DEVICES") == ""
+            else "no GPU visible: CPU fallback"
+        ),
         threads,
         seed,
     )

@@ -21,6 +21,10 @@ rule aggregate_cv:
         "logs/aggregate_cv/{dataset}.log",
     conda:
         "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     params:
         folds=len(FOLDS),
     script:
@@ -36,6 +40,10 @@ rule select_config:
         "logs/select_config/{dataset}.log",
     conda:
         "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     params:
         metric=config["selection"]["metric"],
     script:

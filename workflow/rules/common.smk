@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+from mobileclf import resources as res
 from mobileclf.config_check import ConfigError, check_config
 from mobileclf.faults import attempt_of
 
@@ -119,7 +120,8 @@ def get_generator_spec(wildcards):
 
 
 def get_training_spec(wildcards):
-    return as_json(config["training"])
+    """The training section without `gpu`: where a job runs must not rerun it."""
+    return as_json({k: v for k, v in config["training"].items() if k != "gpu"})
 
 
 def get_positive_class(wildcards):
@@ -132,29 +134,91 @@ def get_job_seed(wildcards):
     return int(config.get("seed", 42)) + int(wildcards.fold)
 
 
-def train_threads(wildcards):
-    """Small images: one thread per job and more jobs side by side (TensorFlow start-up and
-    small kernels scale poorly); from 100 px the big Dense update profits from 2-4 threads.
-    """
-    size = int(wildcards.size)
-    return (
-        1
-        if size < 100
-        else min(4, max(1, workflow.cores // 2 if workflow.cores else 2))
+# Resources: every rule declares threads, mem_mb and runtime (minutes) through these
+# helpers, so a cluster gets sensible requests and a workstation runs as many jobs side by
+# side as --cores and --resources allow. The estimates are in mobileclf/resources.py.
+def _dataset_images(dataset):
+    """Accepted images of a dataset: manifest.csv once ingest has run, else an estimate."""
+    spec = config["datasets"][dataset]
+    fallback = (
+        2 * spec.get("demo_per_class", 40) if spec.get("demo") else res.DEFAULT_IMAGES
     )
+    return res.dataset_images(f"results/{dataset}/manifest.csv", fallback)
+
+
+def _n_classes(dataset):
+    """Classes from labels.txt once ingest has run; 2 (the fewest possible) before."""
+    labels = Path(f"results/{dataset}/labels.txt")
+    if labels.exists():
+        return max(2, len(labels.read_text().split()))
+    return 2
+
+
+def _train_cost(wildcards):
+    """(parameters, activations, multiply-adds) per image of the job's architecture."""
+    arch = config["architectures"][wildcards.arch]
+    return res.arch_cost(arch, int(wildcards.size), _n_classes(wildcards.dataset))
+
+
+def train_gpu(wildcards):
+    """GPUs per training job: 1 with `training.gpu: true` (SLURM: --gpus=1; locally
+    `--resources gpu=N` runs at most N at once), else 0 (the job hides any GPU)."""
+    return 1 if config["training"].get("gpu", False) else 0
+
+
+def train_threads(wildcards):
+    """1 thread below 100 px, 2 below 200 px, else 4 (mobileclf.resources.train_threads);
+    a workstation caps it at --cores."""
+    return res.train_threads(int(wildcards.size))
 
 
 def train_mem_mb(wildcards, attempt):
-    """Memory estimate for one training job: arrays + model + optimizer state, with margin."""
-    size = int(wildcards.size)
-    return int(1500 + 0.05 * size * size * attempt) * attempt
+    """Peak memory of one training job from image size, dataset size, batch size and the
+    architecture's parameter and activation counts. A retry (Snakemake's attempt) asks for
+    attempt x as much, and so does the next run after out-of-memory failures recorded in
+    metrics.json (mobileclf.faults: each one adds 1 to its attempt number)."""
+    params, activations, _ = _train_cost(wildcards)
+    training = config["training"]
+    return res.train_mem_mb(
+        int(wildcards.size),
+        _dataset_images(wildcards.dataset),
+        training.get("batch_size", 10),
+        params,
+        activations,
+        training.get("optimizer", "sgd"),
+        attempt + get_train_attempt(wildcards),
+    )
 
 
 def train_runtime(wildcards, attempt):
-    """Minutes; seed 000 reports 10-600 min for a whole size on a GPU, we ask per fold."""
-    size = int(wildcards.size)
-    return (
-        int(10 + size * size * config["training"].get("epochs", 50) / 20000) * attempt
+    """Wall-time minutes of one training job from its multiply-adds, images and epochs
+    (seed 000: 10-600 min per image size of its GPU grid); attempt x as long on retries.
+    """
+    _, _, macs = _train_cost(wildcards)
+    return res.train_runtime(
+        _dataset_images(wildcards.dataset),
+        config["training"].get("epochs", 50),
+        macs,
+        train_threads(wildcards),
+        bool(train_gpu(wildcards)),
+        attempt,
+    )
+
+
+def light_mem_mb(wildcards, attempt):
+    """Jobs that read tables or one image at a time (demo, ingest, split, aggregate)."""
+    return res.light_mem_mb(attempt=attempt)
+
+
+def light_runtime(wildcards, attempt):
+    """Decoding every image once: a few minutes plus ~20 ms per image."""
+    return res.light_runtime(_dataset_images(wildcards.dataset), attempt)
+
+
+def resize_mem_mb(wildcards, attempt):
+    """The resize job holds the whole size x size uint8 array of the dataset."""
+    return res.light_mem_mb(
+        _dataset_images(wildcards.dataset), int(wildcards.size), attempt
     )
 
 
@@ -283,26 +347,48 @@ def _max_size():
     return max(SIZES)
 
 
+def _final_costs(wildcards):
+    """(parameters, activations, multiply-adds) of the costliest architecture at the
+    largest size: the selection that picks the final model is unknown at DAG time."""
+    n_classes = _n_classes(wildcards.dataset)
+    costs = [
+        res.arch_cost(config["architectures"][arch], _max_size(), n_classes)
+        for arch in ARCHS
+    ]
+    return tuple(max(cost[i] for cost in costs) for i in range(3))
+
+
 def final_threads(wildcards):
-    """Like train_threads, for the largest size the selection may pick (unknown at DAG time)."""
-    return (
-        1
-        if _max_size() < 100
-        else min(4, max(1, workflow.cores // 2 if workflow.cores else 2))
-    )
+    """Like train_threads, for the largest size the selection may pick."""
+    return res.train_threads(_max_size())
 
 
 def final_mem_mb(wildcards, attempt):
-    """As a CV job at the largest size: the final model trains on ~1/k more images."""
-    size = _max_size()
-    return int(1500 + 0.06 * size * size * attempt) * attempt
+    """As a CV job of the costliest architecture at the largest size (train_mem_mb)."""
+    params, activations, _ = _final_costs(wildcards)
+    training = config["training"]
+    return res.train_mem_mb(
+        _max_size(),
+        _dataset_images(wildcards.dataset),
+        training.get("batch_size", 10),
+        params,
+        activations,
+        training.get("optimizer", "sgd"),
+        attempt,
+    )
 
 
 def final_runtime(wildcards, attempt):
-    """Minutes: one CV job's estimate at the largest size, with margin for the extra fold."""
-    size = _max_size()
-    return (
-        int(15 + size * size * config["training"].get("epochs", 50) / 15000) * attempt
+    """As a CV job of the costliest architecture at the largest size (train_runtime):
+    the estimate already counts every image, the final model's training set included."""
+    _, _, macs = _final_costs(wildcards)
+    return res.train_runtime(
+        _dataset_images(wildcards.dataset),
+        config["training"].get("epochs", 50),
+        macs,
+        final_threads(wildcards),
+        bool(train_gpu(wildcards)),
+        attempt,
     )
 
 

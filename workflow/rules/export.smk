@@ -24,6 +24,7 @@ rule train_final:
     resources:
         mem_mb=final_mem_mb,
         runtime=final_runtime,
+        gpu=train_gpu,
     params:
         architectures=get_architectures,
         generators=get_generators,
@@ -134,6 +135,10 @@ rule model_card:
         "logs/model_card/{dataset}.log",
     conda:
         "../../envs/export.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     params:
         fields=get_metadata_fields,
         resize=get_resize_for_card,

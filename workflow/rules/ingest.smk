@@ -8,6 +8,10 @@ rule make_demo:
         "logs/make_demo/{dataset}.log",
     conda:
         "../../envs/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     params:
         per_class=get_demo_per_class,
         seed=config["seed"],
@@ -25,6 +29,10 @@ rule ingest:
         "logs/ingest/{dataset}.log",
     conda:
         "../../envs/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     params:
         root=get_dataset_root,
         options=get_ingest_options,
@@ -41,6 +49,10 @@ rule split:
         "logs/split/{dataset}.log",
     conda:
         "../../envs/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     params:
         options=get_split_options,
     script:
@@ -58,6 +70,10 @@ rule resize:
         "benchmarks/resize/{dataset}/{size}.tsv"
     conda:
         "../../envs/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=resize_mem_mb,
+        runtime=light_runtime,
     params:
         root=get_dataset_root,
         options=get_resize_options,

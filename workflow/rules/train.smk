@@ -20,6 +20,7 @@ rule train_cv:
     resources:
         mem_mb=train_mem_mb,
         runtime=train_runtime,
+        gpu=train_gpu,
     params:
         arch_spec=get_arch_spec,
         generator_spec=get_generator_spec,
