@@ -25,6 +25,7 @@ from collections.abc import Callable
 from mobileclf.datasets import DataMismatch
 from mobileclf.images import ImageRejected
 from mobileclf.ingest import IngestError
+from mobileclf.reduction import ReductionError
 from mobileclf.selection import SelectionError
 from mobileclf.splits import SplitError
 
@@ -33,7 +34,8 @@ class UserError(Exception):
     """Bad input the user must fix; the message names the file or key and the fix."""
 
 
-USER_ERRORS = (UserError, DataMismatch, IngestError, SplitError, SelectionError, ImageRejected)
+USER_ERRORS = (UserError, DataMismatch, IngestError, SplitError, SelectionError, ImageRejected,
+               ReductionError)
 
 
 def json_arg(text: str) -> object:
