@@ -34,8 +34,15 @@ class UserError(Exception):
     """Bad input the user must fix; the message names the file or key and the fix."""
 
 
-USER_ERRORS = (UserError, DataMismatch, IngestError, SplitError, SelectionError, ImageRejected,
-               ReductionError)
+USER_ERRORS = (
+    UserError,
+    DataMismatch,
+    IngestError,
+    SplitError,
+    SelectionError,
+    ImageRejected,
+    ReductionError,
+)
 
 
 def json_arg(text: str) -> object:

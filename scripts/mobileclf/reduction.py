@@ -16,8 +16,15 @@ import pandas as pd
 from mobileclf.reduction_grid import Cell
 
 TABLE_COLUMNS = [
-    "filters", "neurons", "mean_accuracy", "std_accuracy", "n_folds", "n_params", "tflite_bytes",
-    "pareto", "chosen",
+    "filters",
+    "neurons",
+    "mean_accuracy",
+    "std_accuracy",
+    "n_folds",
+    "n_params",
+    "tflite_bytes",
+    "pareto",
+    "chosen",
 ]
 
 
@@ -36,7 +43,9 @@ def read_blocks(paths: list[str | Path]) -> pd.DataFrame:
         frames.append(rows[keep])
         seen |= cells
     if not frames:
-        return pd.DataFrame(columns=["filters", "neurons", "fold", "accuracy", "n_params", "tflite_bytes"])
+        return pd.DataFrame(
+            columns=["filters", "neurons", "fold", "accuracy", "n_params", "tflite_bytes"]
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -49,20 +58,28 @@ def summarise(rows: pd.DataFrame, cells: list[Cell], expected_folds: int) -> pd.
     for filters, neurons in cells:
         group = rows[(rows.filters == filters) & (rows.neurons == neurons)]
         if group.empty:
-            raise ReductionError(f"no results for filters={filters}, neurons={neurons}; rerun the workflow")
+            raise ReductionError(
+                f"no results for filters={filters}, neurons={neurons}; rerun the workflow"
+            )
         accuracy = group.accuracy.astype(float)
-        records.append(dict(
-            filters=filters, neurons=neurons,
-            mean_accuracy=float(accuracy.mean()), std_accuracy=float(accuracy.std(ddof=0)),
-            n_folds=int(accuracy.notna().sum()),
-            n_params=int(group.n_params.iloc[0]), tflite_bytes=int(group.tflite_bytes.iloc[0]),
-        ))
+        records.append(
+            dict(
+                filters=filters,
+                neurons=neurons,
+                mean_accuracy=float(accuracy.mean()),
+                std_accuracy=float(accuracy.std(ddof=0)),
+                n_folds=int(accuracy.notna().sum()),
+                n_params=int(group.n_params.iloc[0]),
+                tflite_bytes=int(group.tflite_bytes.iloc[0]),
+            )
+        )
     table = pd.DataFrame(records)
     incomplete = table[table.n_folds != expected_folds]
     if len(incomplete):
         raise ReductionError(
-            f"{len(incomplete)} cells lack folds (expected {expected_folds}), e.g. filters="
-            f"{incomplete.filters.iloc[0]}, neurons={incomplete.neurons.iloc[0]}; rerun the workflow"
+            f"{len(incomplete)} cells lack folds (expected {expected_folds}), e.g. "
+            f"filters={incomplete.filters.iloc[0]}, neurons={incomplete.neurons.iloc[0]}; "
+            "rerun the workflow"
         )
     table["pareto"] = pareto_mask(table)
     table["chosen"] = False
@@ -76,7 +93,11 @@ def pareto_mask(table: pd.DataFrame) -> np.ndarray:
     accuracy = table.mean_accuracy.to_numpy()
     mask = np.ones(len(table), dtype=bool)
     for i in range(len(table)):
-        dominated = (params <= params[i]) & (accuracy >= accuracy[i]) & ((params < params[i]) | (accuracy > accuracy[i]))
+        dominated = (
+            (params <= params[i])
+            & (accuracy >= accuracy[i])
+            & ((params < params[i]) | (accuracy > accuracy[i]))
+        )
         mask[i] = not dominated.any()
     return mask
 
@@ -92,8 +113,11 @@ def choose_cell(table: pd.DataFrame, tolerance: float) -> pd.Series:
     best = float(table.mean_accuracy.max())
     # accuracies are fractions; a tiny epsilon keeps 95.0 vs 96.0 - 1.0 from floating-point doubt
     eligible = table[table.mean_accuracy >= best - tolerance / 100.0 - 1e-9]
-    ranked = eligible.sort_values(["n_params", "mean_accuracy", "filters", "neurons"],
-                                  ascending=[True, False, True, True], kind="stable")
+    ranked = eligible.sort_values(
+        ["n_params", "mean_accuracy", "filters", "neurons"],
+        ascending=[True, False, True, True],
+        kind="stable",
+    )
     return ranked.iloc[0]
 
 
@@ -107,7 +131,9 @@ def plot_heatmap(table: pd.DataFrame, chosen: pd.Series, path: str | Path, title
 
     wide = table.pivot(index="filters", columns="neurons", values="mean_accuracy") * 100
     rows, columns = wide.shape
-    figure, axis = plt.subplots(figsize=(max(5.0, 0.45 * columns + 2.5), max(4.0, 0.4 * rows + 1.8)))
+    figure, axis = plt.subplots(
+        figsize=(max(5.0, 0.45 * columns + 2.5), max(4.0, 0.4 * rows + 1.8))
+    )
     values = wide.to_numpy(dtype=float)
     image = axis.imshow(values, cmap="viridis", aspect="auto", origin="lower")
     axis.set_xticks(range(columns), wide.columns)
@@ -117,8 +143,15 @@ def plot_heatmap(table: pd.DataFrame, chosen: pd.Series, path: str | Path, title
     if rows * columns <= 400:
         middle = np.nanmean(values)
         for (i, j), value in np.ndenumerate(values):
-            axis.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=7,
-                      color="black" if value >= middle else "white")
+            axis.text(
+                j,
+                i,
+                f"{value:.0f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="black" if value >= middle else "white",
+            )
     i = list(wide.index).index(int(chosen.filters))
     j = list(wide.columns).index(int(chosen.neurons))
     axis.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
@@ -129,8 +162,14 @@ def plot_heatmap(table: pd.DataFrame, chosen: pd.Series, path: str | Path, title
     plt.close(figure)
 
 
-def plot_tradeoff(table: pd.DataFrame, chosen: pd.Series, tolerance: float, selected: dict,
-                  path: str | Path, title: str) -> None:
+def plot_tradeoff(
+    table: pd.DataFrame,
+    chosen: pd.Series,
+    tolerance: float,
+    selected: dict,
+    path: str | Path,
+    title: str,
+) -> None:
     """Accuracy against parameters (log x): every cell, the Pareto front, the tolerance
     band under the best cell, the chosen cell and the selected (unreduced) model."""
     import matplotlib
@@ -141,21 +180,44 @@ def plot_tradeoff(table: pd.DataFrame, chosen: pd.Series, tolerance: float, sele
     figure, axis = plt.subplots(figsize=(7, 4.5))
     axis.scatter(table.n_params, 100 * table.mean_accuracy, s=14, color="0.6", label="cell")
     front = table[table.pareto].sort_values("n_params")
-    axis.plot(front.n_params, 100 * front.mean_accuracy, "-o", color="tab:blue", markersize=4,
-              label="Pareto front")
+    axis.plot(
+        front.n_params,
+        100 * front.mean_accuracy,
+        "-o",
+        color="tab:blue",
+        markersize=4,
+        label="Pareto front",
+    )
     best = 100 * float(table.mean_accuracy.max())
-    axis.axhline(best - tolerance, color="tab:green", linestyle="--", linewidth=1,
-                 label=f"best - {tolerance:g} points")
-    axis.scatter([chosen.n_params], [100 * chosen.mean_accuracy], s=80, color="red", zorder=3, label="chosen")
+    axis.axhline(
+        best - tolerance,
+        color="tab:green",
+        linestyle="--",
+        linewidth=1,
+        label=f"best - {tolerance:g} points",
+    )
+    axis.scatter(
+        [chosen.n_params], [100 * chosen.mean_accuracy], s=80, color="red", zorder=3, label="chosen"
+    )
     axis.annotate(
         f"f={int(chosen.filters)}, n={int(chosen.neurons)}\n{100 * chosen.mean_accuracy:.1f}%, "
         f"{int(chosen.n_params):,} params, {chosen.tflite_bytes / 1024:.0f} KB",
-        (chosen.n_params, 100 * chosen.mean_accuracy), textcoords="offset points", xytext=(10, -28),
-        fontsize=8, color="red",
+        (chosen.n_params, 100 * chosen.mean_accuracy),
+        textcoords="offset points",
+        xytext=(10, -28),
+        fontsize=8,
+        color="red",
     )
     if selected.get("n_params"):
-        axis.scatter([selected["n_params"]], [100 * selected["mean_accuracy"]], marker="*", s=120,
-                     color="black", zorder=3, label="selected model (CV grid)")
+        axis.scatter(
+            [selected["n_params"]],
+            [100 * selected["mean_accuracy"]],
+            marker="*",
+            s=120,
+            color="black",
+            zorder=3,
+            label="selected model (CV grid)",
+        )
     axis.set_xscale("log")
     axis.set_xlabel("parameters (log scale)")
     axis.set_ylabel("mean CV accuracy (%)")
@@ -175,6 +237,14 @@ def plot_skipped(path: str | Path, reason: str) -> None:
 
     figure, axis = plt.subplots(figsize=(6, 2))
     axis.axis("off")
-    axis.text(0.5, 0.5, "parameter reduction skipped:\n" + reason, ha="center", va="center", wrap=True, fontsize=9)
+    axis.text(
+        0.5,
+        0.5,
+        "parameter reduction skipped:\n" + reason,
+        ha="center",
+        va="center",
+        wrap=True,
+        fontsize=9,
+    )
     figure.savefig(path, dpi=100, format="png")
     plt.close(figure)

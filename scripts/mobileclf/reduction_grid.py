@@ -80,7 +80,9 @@ def _chunk(cells: list[Cell], block_size: int) -> list[list[Cell]]:
     blocks: list[list[Cell]] = []
     current: list[Cell] = []
     for cell in cells:
-        if current and (len(current) >= block_size or len(block_key([*current, cell])) > MAX_KEY_LENGTH):
+        if current and (
+            len(current) >= block_size or len(block_key([*current, cell])) > MAX_KEY_LENGTH
+        ):
             blocks.append(current)
             current = []
         current.append(cell)
@@ -120,7 +122,9 @@ def skip_reason(arch_spec: dict) -> str | None:
             "(seed 000, Fig. 6: no parameter reduction for an existing model)"
         )
     kinds = {layer.get("type") for layer in arch_spec.get("layers", [])}
-    missing = [name for name, kind in (("convolution", "conv"), ("dense", "dense")) if kind not in kinds]
+    missing = [
+        name for name, kind in (("convolution", "conv"), ("dense", "dense")) if kind not in kinds
+    ]
     if missing:
         return (
             f"the architecture has no {' and no '.join(missing)} layer; parameter reduction "

@@ -170,7 +170,7 @@ def get_final_outputs():
 
 # ---- parameter reduction (workflow/rules/reduction.smk) --------------------------------
 # The grid helpers are plain Python (no TensorFlow, no pandas): cheap at parse time.
-sys.path.insert(0, str(SCRIPTS))
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from mobileclf.reduction_grid import (  # noqa: E402
     BLOCK_PATTERN,
     expand_axis,
@@ -216,7 +216,9 @@ def get_reduction_blocks(wildcards):
         return []
     folder = reduction_folder(wildcards.dataset, selection)
     existing = [path.stem for path in Path(folder, "blocks").glob("*.csv")]
-    blocks = plan_blocks(reduction_cells(), existing, config["reduction"].get("block_size", 16))
+    blocks = plan_blocks(
+        reduction_cells(), existing, config["reduction"].get("block_size", 16)
+    )
     return [f"{folder}/blocks/{key}.csv" for key in blocks]
 
 
