@@ -146,7 +146,7 @@ def plot_heatmap(table: pd.DataFrame, chosen: pd.Series, path: str | Path, title
             axis.text(
                 j,
                 i,
-                f"{value:.0f}",
+                f"{value:.{1 if rows * columns <= 100 else 0}f}",
                 ha="center",
                 va="center",
                 fontsize=7,
