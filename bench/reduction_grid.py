@@ -61,7 +61,7 @@ def config_for(args) -> dict:
             "batch_size": 10,
             "optimizer": "sgd",
             "learning_rate": 0.01,
-        },  # fmt: skip
+        },
         "reduction": {
             "filters": {"from": 1, "to": args.filters, "step": args.step},
             "neurons": {"from": 1, "to": args.neurons, "step": args.step},
@@ -72,8 +72,16 @@ def config_for(args) -> dict:
 
 
 def snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(workdir / "config.yaml"), *extra]  # fmt: skip
+    command = [
+        SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(workdir / "config.yaml"),
+        *extra,
+    ]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     result = subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=env)
     if result.returncode:
@@ -119,7 +127,7 @@ def main() -> None:
     snakemake(workdir, *cores, "results/bench/reduction.json")
     wall = time.perf_counter() - started
     result = json.loads((workdir / "results/bench/reduction.json").read_text())
-    images = sum(1 for line in open(workdir / "results/bench/splits.csv")) - 1
+    images = len((workdir / "results/bench/splits.csv").read_text().splitlines()) - 1
     rows = len(range(1, args.filters + 1, args.step))
     columns = len(range(1, args.neurons + 1, args.step))
     trainings = rows * columns * args.folds
