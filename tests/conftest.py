@@ -92,7 +92,7 @@ def planned_jobs(workdir: Path, config: dict, *extra: str) -> list[tuple[str, di
     jobs: list[tuple[str, dict[str, str]]] = []
     for line in (result.stdout + result.stderr).splitlines():
         stripped = line.strip()
-        if stripped.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
+        if stripped.startswith(("rule ", "localrule ", "checkpoint ")) and stripped.endswith(":"):
             jobs.append((stripped.split()[1].rstrip(":"), {}))
         elif stripped.startswith("wildcards:") and jobs:
             pairs = stripped.removeprefix("wildcards:").split(",")

@@ -44,4 +44,5 @@ def test_every_rule_names_an_existing_env():
     named = set(re.findall(r'conda:\s*\n\s*"\.\./\.\./envs/([\w-]+\.yaml)"', rules))
     assert named, "no rule declares a conda environment"
     assert named <= {p.name for p in (REPO / "envs").glob("*.yaml")}
-    assert rules.count("\nrule ") == rules.count("conda:"), "a rule has no conda: directive"
+    jobs = rules.count("\nrule ") + rules.count("\ncheckpoint ")
+    assert jobs == rules.count("conda:"), "a rule has no conda: directive"

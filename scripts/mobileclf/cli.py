@@ -31,6 +31,7 @@ from mobileclf.datasets import DataMismatch
 from mobileclf.final import FinalSpecError
 from mobileclf.images import ImageRejected
 from mobileclf.ingest import IngestError
+from mobileclf.reduction import ReductionError
 from mobileclf.selection import SelectionError
 from mobileclf.splits import SplitError
 from mobileclf.tflite_metadata import MetadataError
@@ -44,6 +45,7 @@ class UserError(Exception):
 USER_ERRORS = (UserError, DataMismatch, IngestError, SplitError, SelectionError, ImageRejected)
 USER_ERRORS += (ConversionError, FinalSpecError, MetadataError, VerificationError)
 USER_ERRORS += (UnreadableMetrics,)
+USER_ERRORS += (ReductionError,)
 
 
 def json_arg(text: str) -> object:

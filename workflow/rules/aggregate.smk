@@ -31,7 +31,7 @@ rule aggregate_cv:
         "../../scripts/aggregate_cv.py"
 
 
-rule select_config:
+checkpoint select_config:
     input:
         summary="results/{dataset}/tables/cv_summary.csv",
     output:

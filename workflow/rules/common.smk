@@ -254,6 +254,13 @@ def get_final_outputs():
             f"results/{dataset}/tables/cv_summary.md",
             f"results/{dataset}/plots/cv_heatmap.png",
         ]
+        if reduction_enabled():
+            outputs += [
+                f"results/{dataset}/reduction.json",
+                f"results/{dataset}/tables/reduction.csv",
+                f"results/{dataset}/plots/reduction_heatmap.png",
+                f"results/{dataset}/plots/reduction_tradeoff.png",
+            ]
         outputs += export_outputs(dataset)
     return outputs
 
@@ -262,10 +269,6 @@ def get_final_outputs():
 
 EXPORT = config.get("export", {})
 VARIANTS = list(EXPORT.get("variants", ["float32", "dynamic", "int8", "float16"]))
-
-
-def reduction_enabled():
-    return bool(config.get("reduction", {}).get("enabled", False))
 
 
 def get_final_spec(wildcards):
@@ -439,6 +442,113 @@ def warn_about_skipped_work():
                     f"{r['fold']} {r['status']}: {r.get('error', '')}; its cell is marked "
                     "incomplete in cv_summary.csv and the next run retries it"
                 )
+
+
+# ---- parameter reduction (workflow/rules/reduction.smk) --------------------------------
+# The grid helpers are plain Python (no TensorFlow, no pandas): cheap at parse time.
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+from mobileclf.reduction_grid import (  # noqa: E402
+    BLOCK_PATTERN,
+    expand_axis,
+    grid_cells,
+    parse_block_key,
+    plan_blocks,
+    skip_reason,
+)
+
+
+def reduction_enabled():
+    """The stage runs when a `reduction` section is present and not `enabled: false`."""
+    section = config.get("reduction")
+    return bool(section) and section.get("enabled", True)
+
+
+def reduction_cells():
+    section = config["reduction"]
+    return grid_cells(expand_axis(section["filters"]), expand_axis(section["neurons"]))
+
+
+def reduction_selection(wildcards):
+    """selection.json of the dataset. select_config is a checkpoint, so the reduction
+    jobs are planned from the selected arch/generator/size once it exists (a dry run
+    shows them as soon as selection.json is up to date)."""
+    path = checkpoints.select_config.get(dataset=wildcards.dataset).output[0]
+    return json.loads(Path(path).read_text())
+
+
+def reduction_arch_spec(wildcards):
+    return config["architectures"][reduction_selection(wildcards)["arch"]]
+
+
+def reduction_folder(dataset, selection):
+    return f"results/{dataset}/reduction/{selection['arch']}/{selection['generator']}/{selection['size']}"
+
+
+def get_reduction_blocks(wildcards):
+    """Block CSVs covering the grid for the selected model: finished blocks on disk are
+    reused, only cells no block holds yet get new blocks (mobileclf.reduction_grid)."""
+    selection = reduction_selection(wildcards)
+    if skip_reason(config["architectures"][selection["arch"]]):
+        return []
+    folder = reduction_folder(wildcards.dataset, selection)
+    existing = [path.stem for path in Path(folder, "blocks").glob("*.csv")]
+    blocks = plan_blocks(
+        reduction_cells(), existing, config["reduction"].get("block_size", 16)
+    )
+    return [f"{folder}/blocks/{key}.csv" for key in blocks]
+
+
+def get_reduction_images(wildcards):
+    """The selected size's image array: the summary measures the selected model's size
+    on it (read only when the stage applies; it exists either way)."""
+    size = reduction_selection(wildcards)["size"]
+    return f"results/{wildcards.dataset}/arrays/{size}.npy"
+
+
+def get_reduction_arch(wildcards):
+    return as_json(reduction_arch_spec(wildcards))
+
+
+def get_reduction_generator(wildcards):
+    return as_json(config["generators"][reduction_selection(wildcards)["generator"]])
+
+
+def get_reduction_grid(wildcards):
+    """What the summary depends on: the grid and the tolerance (not the block size)."""
+    section = config["reduction"]
+    return as_json(
+        {
+            "filters": expand_axis(section["filters"]),
+            "neurons": expand_axis(section["neurons"]),
+            "tolerance": section.get("tolerance", 1.0),
+        }
+    )
+
+
+def get_reduction_seed(wildcards):
+    """Base seed of a block; fold k trains with seed + k, as the CV grid's jobs."""
+    return int(config.get("seed", 42))
+
+
+def _block_cells(wildcards):
+    return parse_block_key(wildcards.cells)
+
+
+def reduction_mem_mb(wildcards, attempt):
+    """Arrays + every cell's model with gradients and optimizer state, with margin."""
+    size = int(wildcards.size)
+    model_mb = sum(
+        (size // 2) ** 2 * f * n * 16 / 1e6 for f, n in _block_cells(wildcards)
+    )
+    return int(1500 + 0.05 * size * size + model_mb) * attempt
+
+
+def reduction_runtime(wildcards, attempt):
+    """Minutes for a block: cells x folds trainings, scaled like train_runtime per fold."""
+    size = int(wildcards.size)
+    trainings = len(_block_cells(wildcards)) * len(FOLDS)
+    epochs = config["training"].get("epochs", 50)
+    return int(10 + trainings * size * size * epochs / 200000) * attempt
 
 
 onsuccess:

@@ -1,0 +1,67 @@
+# Stage 7: parameter reduction (seed 000, section 2.3, Fig. 9). For the selected
+# arch/generator/size, the first conv's filters x the first dense layer's neurons are
+# cross-validated on the CV folds; the smallest model within the tolerance is chosen.
+# One job trains a block of cells (one TensorFlow start-up); a block's name lists its
+# cells, so a grown grid trains only its new cells (mobileclf/reduction_grid.py).
+# The selected model is known only once selection.json exists: select_config is a
+# checkpoint and the summary's input functions read it (common.smk, reduction_*).
+
+
+rule reduction_block:
+    input:
+        images="results/{dataset}/arrays/{size}.npy",
+        splits="results/{dataset}/splits.csv",
+        labels="results/{dataset}/labels.txt",
+    output:
+        out="results/{dataset}/reduction/{arch}/{generator}/{size}/blocks/{cells}.csv",
+    log:
+        "logs/reduction_block/{dataset}/{arch}/{generator}/{size}/{cells}.log",
+    benchmark:
+        "benchmarks/reduction_block/{dataset}/{arch}/{generator}/{size}/{cells}.tsv"
+    wildcard_constraints:
+        cells=BLOCK_PATTERN,
+    conda:
+        "../../envs/train.yaml"
+    threads: train_threads
+    resources:
+        mem_mb=reduction_mem_mb,
+        runtime=reduction_runtime,
+    params:
+        arch_spec=get_arch_spec,
+        generator_spec=get_generator_spec,
+        training=get_training_spec,
+        seed=get_reduction_seed,
+    script:
+        "../../scripts/reduction_block.py"
+
+
+rule reduction_summary:
+    input:
+        selection="results/{dataset}/selection.json",
+        images=get_reduction_images,
+        splits="results/{dataset}/splits.csv",
+        labels="results/{dataset}/labels.txt",
+        blocks=get_reduction_blocks,
+    output:
+        table="results/{dataset}/tables/reduction.csv",
+        heatmap=report(
+            "results/{dataset}/plots/reduction_heatmap.png",
+            caption="../report/reduction_heatmap.rst",
+            category="Parameter reduction",
+        ),
+        tradeoff=report(
+            "results/{dataset}/plots/reduction_tradeoff.png",
+            caption="../report/reduction_tradeoff.rst",
+            category="Parameter reduction",
+        ),
+        out="results/{dataset}/reduction.json",
+    log:
+        "logs/reduction_summary/{dataset}.log",
+    conda:
+        "../../envs/train.yaml"
+    params:
+        arch_spec=get_reduction_arch,
+        generator_spec=get_reduction_generator,
+        grid=get_reduction_grid,
+    script:
+        "../../scripts/reduction_summary.py"
