@@ -34,7 +34,7 @@ def _train_weights(make_optimizer, steps: int = 30, seed: int = 5) -> list[np.nd
     rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, (steps, 8, 12, 12, 3)).astype(np.float32)
     labels = rng.integers(0, 3, (steps, 8))
-    for x, y in zip(images, labels):
+    for x, y in zip(images, labels, strict=True):
         model.train_on_batch(x, y)
     return [np.asarray(w) for w in model.get_weights()]
 
@@ -43,7 +43,7 @@ def _gap(reference: list[np.ndarray], other: list[np.ndarray], initial: list[np.
     """Largest difference to ``reference``, per variable relative to how far training moved it."""
     return max(
         float(np.max(np.abs(r - o)) / np.max(np.abs(r - i)))
-        for r, o, i in zip(reference, other, initial)
+        for r, o, i in zip(reference, other, initial, strict=True)
     )
 
 
@@ -71,7 +71,7 @@ def test_fused_adam_update_equals_keras_adam_to_float_rounding():
     reference = _apply_sequence(keras.optimizers.Adam(0.01))
     fused = _apply_sequence(fast_optimizers.adam(0.01))
     assert np.max(np.abs(reference[-1] - reference[0])) > 0.1  # the weights really moved
-    for step, (r, f) in enumerate(zip(reference, fused), start=1):
+    for step, (r, f) in enumerate(zip(reference, fused, strict=True), start=1):
         # a few float32 ulps of the weights (|w| < 8: ulp 9.5e-7), not growing with the steps
         np.testing.assert_allclose(f, r, rtol=0, atol=4e-6, err_msg=f"step {step}")
 
@@ -114,7 +114,7 @@ def test_fused_sgd_matches_keras_sgd(momentum, nesterov):
     reference = _apply_sequence(keras.optimizers.SGD(0.05, momentum=momentum, nesterov=nesterov))
     fused = _apply_sequence(fast_optimizers.sgd(0.05, momentum=momentum, nesterov=nesterov))
     assert np.max(np.abs(reference[-1] - reference[0])) > 0.1
-    for step, (r, f) in enumerate(zip(reference, fused), start=1):
+    for step, (r, f) in enumerate(zip(reference, fused, strict=True), start=1):
         np.testing.assert_allclose(f, r, rtol=0, atol=2e-6, err_msg=f"step {step}")
 
 
