@@ -118,6 +118,7 @@ def pipeline_jobs(workdir: Path) -> list[dict]:
                 "fold": int(fold.removeprefix("fold")),
                 "accuracy": metrics["accuracy"],
                 "seconds": seconds,
+                "cpu_seconds": float(benchmark["cpu_time"]),
                 "step_seconds_median": metrics["step_seconds_median"],
                 "images_per_second": metrics["images_per_second"],
                 # whole process (interpreter, TF import, tracing, data, validation, test) vs steps
@@ -244,6 +245,19 @@ def main() -> None:
     cpu_end = children_cpu_seconds()
     load_end = load_average()
     pipeline_cpu, published_cpu = cpu_mid - cpu_start, cpu_end - cpu_mid
+    figures = {
+        "grid": config,
+        "pipeline_seconds": pipeline_seconds,
+        "published_seconds": published_seconds,
+        "pipeline_cpu_seconds": pipeline_cpu,
+        "published_cpu_seconds": published_cpu,
+        "load": [load_start, load_mid, load_end],
+        "pipeline_jobs": pipeline,
+        "published": published,
+    }
+    # saved before anything is printed: the runs take long and must not be lost
+    for path in {workdir / "compare.json", Path(args.json or workdir / "compare.json")}:
+        path.write_text(json.dumps(figures, indent=2))
     lines = [
         f"pipeline (snakemake --cores {args.cores}): {pipeline_seconds:8.1f} s"
         f"   [{load_start} -> {load_mid}]",
@@ -266,20 +280,6 @@ def main() -> None:
         *job_table("pipeline", pipeline),
     ]
     print("\n".join(lines))
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "grid": config,
-                    "pipeline_seconds": pipeline_seconds,
-                    "published_seconds": published_seconds,
-                    "load": [load_start, load_mid, load_end],
-                    "pipeline_jobs": pipeline,
-                    "published": published,
-                },
-                indent=2,
-            )
-        )
 
 
 if __name__ == "__main__":
