@@ -1,0 +1,233 @@
+"""Speed changes that must not change what is computed, and run-time settings that must hold.
+
+No timings are asserted here (they belong to bench/); these tests pin the maths of the
+fused optimizers to Keras' own and check that the process settings are really applied.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import REPO
+
+
+def _train_weights(make_optimizer, steps: int = 30, seed: int = 5) -> list[np.ndarray]:
+    """Weights of a small conv + dense model after ``steps`` optimizer steps on fixed batches."""
+    import keras
+
+    from mobileclf.architectures import build_model
+
+    keras.utils.set_random_seed(seed)
+    layers = [
+        {"type": "conv", "filters": 4},
+        {"type": "maxpool"},
+        {"type": "flatten"},
+        {"type": "dense", "units": 16},
+    ]
+    model = build_model(layers, 12, 3, scale=1 / 255)
+    model.compile(optimizer=make_optimizer(), loss="sparse_categorical_crossentropy")
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (steps, 8, 12, 12, 3)).astype(np.float32)
+    labels = rng.integers(0, 3, (steps, 8))
+    for x, y in zip(images, labels, strict=True):
+        model.train_on_batch(x, y)
+    return [np.asarray(w) for w in model.get_weights()]
+
+
+def _gap(reference: list[np.ndarray], other: list[np.ndarray], initial: list[np.ndarray]) -> float:
+    """Largest difference to ``reference``, per variable relative to how far training moved it."""
+    return max(
+        float(np.max(np.abs(r - o)) / np.max(np.abs(r - i)))
+        for r, o, i in zip(reference, other, initial, strict=True)
+    )
+
+
+def _apply_sequence(optimizer, steps: int = 40) -> list[np.ndarray]:
+    """A weight vector after each of ``steps`` updates with a fixed sequence of gradients."""
+    import keras
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    variable = keras.Variable(rng.normal(size=2000).astype(np.float32))
+    states = []
+    for _ in range(steps):
+        optimizer.apply_gradients(
+            [(tf.constant(rng.normal(size=2000).astype(np.float32)), variable)]
+        )
+        states.append(np.array(variable))
+    return states
+
+
+def test_fused_adam_update_equals_keras_adam_to_float_rounding():
+    import keras
+
+    from mobileclf import fast_optimizers
+
+    reference = _apply_sequence(keras.optimizers.Adam(0.01))
+    fused = _apply_sequence(fast_optimizers.adam(0.01))
+    assert np.max(np.abs(reference[-1] - reference[0])) > 0.1  # the weights really moved
+    for step, (r, f) in enumerate(zip(reference, fused, strict=True), start=1):
+        # a few float32 ulps of the weights (|w| < 8: ulp 9.5e-7), not growing with the steps
+        np.testing.assert_allclose(f, r, rtol=0, atol=4e-6, err_msg=f"step {step}")
+
+
+def test_fused_adam_trains_a_model_like_keras_adam():
+    import keras
+
+    from mobileclf import fast_optimizers
+
+    initial = _train_weights(lambda: keras.optimizers.Adam(0.01), steps=0)
+    reference = _train_weights(lambda: keras.optimizers.Adam(0.01))
+    fused = _train_weights(lambda: fast_optimizers.adam(0.01))
+    # 30 steps amplify rounding differences (ReLUs flip), yet they stay far below 0.2% of
+    # the distance training moved each variable ...
+    assert _gap(reference, fused, initial) < 2e-3
+    # ... while a real change of the maths (learning rate +1%) shows up 25 times larger
+    changed = _train_weights(lambda: keras.optimizers.Adam(0.0101))
+    assert _gap(reference, changed, initial) > 25 * 2e-3
+
+
+def test_fused_adam_keeps_keras_state_and_config():
+    import keras
+
+    from mobileclf import fast_optimizers
+
+    optimizer = fast_optimizers.adam(0.003, beta_1=0.8)
+    assert isinstance(optimizer, keras.optimizers.Adam)
+    assert (
+        optimizer.get_config()
+        == keras.optimizers.Adam(0.003, beta_1=0.8, name=optimizer.name).get_config()
+    )
+
+
+@pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_fused_sgd_matches_keras_sgd(momentum, nesterov):
+    import keras
+
+    from mobileclf import fast_optimizers
+
+    reference = _apply_sequence(keras.optimizers.SGD(0.05, momentum=momentum, nesterov=nesterov))
+    fused = _apply_sequence(fast_optimizers.sgd(0.05, momentum=momentum, nesterov=nesterov))
+    assert np.max(np.abs(reference[-1] - reference[0])) > 0.1
+    for step, (r, f) in enumerate(zip(reference, fused, strict=True), start=1):
+        np.testing.assert_allclose(f, r, rtol=0, atol=2e-6, err_msg=f"step {step}")
+
+
+def _update_op_types(optimizer) -> set[str]:
+    """Op types in the graph of one optimizer step on a dense variable."""
+    import keras
+    import tensorflow as tf
+
+    variable = keras.Variable(np.ones((4, 3), dtype=np.float32))
+    optimizer.build([variable])
+    step = tf.function(lambda g: optimizer.apply_gradients([(g, variable)]))
+    graph = step.get_concrete_function(tf.TensorSpec((4, 3), tf.float32)).graph
+    ops = {op.type for op in graph.get_operations()}
+    for function in graph._functions.values():  # ops inside nested functions (cond branches)
+        ops |= {node.op for node in function.cached_definition.node_def}
+    return ops
+
+
+def test_fused_optimizers_run_one_kernel_per_variable():
+    import keras
+
+    from mobileclf import fast_optimizers
+
+    assert "ResourceApplyAdam" in _update_op_types(fast_optimizers.adam(0.01))
+    assert "ResourceApplyAdam" not in _update_op_types(keras.optimizers.Adam(0.01))
+    assert "ResourceApplyKerasMomentum" in _update_op_types(fast_optimizers.sgd(0.01, momentum=0.9))
+    assert "ResourceApplyGradientDescent" in _update_op_types(fast_optimizers.sgd(0.01))
+
+
+def test_training_uses_the_fused_optimizers():
+    from mobileclf.training import TrainSettings, make_optimizer
+
+    adam = make_optimizer(TrainSettings(optimizer="adam", learning_rate=0.002))
+    sgd = make_optimizer(TrainSettings(optimizer="sgd", learning_rate=0.02, momentum=0.5))
+    assert type(adam).__name__ == "FusedAdam" and float(adam.learning_rate) == pytest.approx(0.002)
+    assert type(sgd).__name__ == "FusedSGD" and sgd.momentum == 0.5
+
+
+_RUNTIME_PROBE = """
+import json, sys
+sys.path.insert(0, {scripts!r})
+from mobileclf import tf_runtime
+tf_runtime.configure({threads}, 0)
+import tensorflow as tf
+tf.reduce_sum(tf.ones([256, 256]))
+try:
+    peak = tf.config.experimental.get_memory_info("CPU:0")["peak"]
+except ValueError:  # only the BFC allocator keeps statistics
+    peak = None
+print(json.dumps({{"intra": tf.config.threading.get_intra_op_parallelism_threads(),
+                  "inter": tf.config.threading.get_inter_op_parallelism_threads(),
+                  "bfc_peak": peak}}))
+"""
+
+
+def _probe_runtime(threads: int, **env: str) -> dict:
+    """tf_runtime.configure in a fresh process (allocator and pools are fixed per process)."""
+    code = _RUNTIME_PROBE.format(scripts=str(REPO / "scripts"), threads=threads)
+    environment = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**environment, **env},
+        check=True,
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_runtime_threads_and_allocator_are_applied():
+    configured = _probe_runtime(3)
+    assert configured["intra"] == 3 and configured["inter"] == 2
+    assert configured["bfc_peak"] >= 256 * 256 * 4  # the BFC allocator served the tensor
+    # the user can still switch it off, and the probe sees the difference
+    assert _probe_runtime(1, TF_CPU_ALLOCATOR_USE_BFC="0") == {
+        "intra": 1,
+        "inter": 1,
+        "bfc_peak": None,
+    }
+
+
+def test_job_figures_from_step_durations():
+    from mobileclf.step_timer import job_figures
+
+    figures = job_figures([2.0, 0.1, 0.3, 0.2, 0.2], n_train=25, epochs=2, batch_size=10)
+    assert figures["train_steps"] == 5
+    assert figures["first_step_seconds"] == 2.0
+    assert figures["step_seconds_median"] == 0.2  # tracing (first step) excluded
+    assert figures["step_seconds_total"] == pytest.approx(2.8)
+    assert figures["images_per_second"] == pytest.approx((50 - 10) / 0.8)
+    assert 0 < figures["outside_steps_share"] < 1
+    assert figures["peak_rss_mb"] > 50
+
+
+def test_training_records_step_figures():
+    from mobileclf.training import TrainSettings, fit_and_evaluate
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
+    y = np.tile([0, 1], 20)
+    roles = np.array(["train"] * 23 + ["val"] * 5 + ["test"] * 12)
+    layers = [
+        {"type": "conv", "filters": 4},
+        {"type": "maxpool"},
+        {"type": "flatten"},
+        {"type": "dense", "units": 8},
+    ]
+    settings = TrainSettings(epochs=2, batch_size=8, optimizer="adam", learning_rate=0.001)
+    metrics = fit_and_evaluate(
+        images, y, roles, ["a", "b"], layers, {"rescale": 1 / 255}, settings, seed=1
+    ).metrics
+    assert metrics["train_steps"] == 2 * 3  # ceil(23 / 8) batches per epoch
+    assert metrics["images_per_second"] > 0
+    assert metrics["step_seconds_total"] < metrics["process_seconds"]
+    assert 0 < metrics["outside_steps_share"] < 1
+    assert metrics["peak_rss_mb"] > 100
