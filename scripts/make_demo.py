@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobileclf.cli import parser, run  # noqa: E402
-from mobileclf.demo import make_demo  # noqa: E402
+from mobileclf.cli import parser, run
+from mobileclf.demo import make_demo
 
 
 def main(args) -> None:

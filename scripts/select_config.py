@@ -6,11 +6,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.cli import parser, run  # noqa: E402
-from mobileclf.selection import select_best  # noqa: E402
+from mobileclf import atomic
+from mobileclf.cli import parser, run
+from mobileclf.selection import select_best
 
 
 def main(args) -> None:

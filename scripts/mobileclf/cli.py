@@ -14,10 +14,10 @@ import logging
 import sys
 from collections.abc import Callable
 
+from mobileclf.datasets import DataMismatch
 from mobileclf.images import ImageRejected
 from mobileclf.ingest import IngestError
 from mobileclf.selection import SelectionError
-from mobileclf.datasets import DataMismatch
 from mobileclf.splits import SplitError
 
 
@@ -45,8 +45,12 @@ def run(main: Callable[[argparse.Namespace], None], arguments: argparse.Argument
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if args.log:
         handlers.append(logging.FileHandler(args.log, mode="w", encoding="utf-8"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        handlers=handlers, force=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+        handlers=handlers,
+        force=True,
+    )
     try:
         main(args)
     except USER_ERRORS as error:

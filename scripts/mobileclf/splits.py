@@ -37,7 +37,9 @@ def _group_ids(frame: pd.DataFrame) -> np.ndarray | None:
     return np.where(groups == "", "__image__" + frame["path"].astype(str), groups)
 
 
-def _split_off(labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int) -> np.ndarray:
+def _split_off(
+    labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int
+) -> np.ndarray:
     """Boolean mask of a stratified (group-aware) fraction of the rows."""
     if groups is None:
         index = np.arange(len(labels))

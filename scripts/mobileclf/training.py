@@ -15,6 +15,8 @@ import pandas as pd
 
 from mobileclf.architectures import build_model
 from mobileclf.augmentation import augment_fn, input_normalization
+from mobileclf.backbones import BackboneSpec, ignored_generator_keys
+from mobileclf.finetune import fit_phases
 from mobileclf.metrics import classification_metrics
 
 
@@ -32,9 +34,18 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> TrainSettings:
-        known = {"epochs", "batch_size", "optimizer", "learning_rate", "momentum", "early_stopping_patience"}
-        return cls(**{k: v for k, v in section.items() if k in known},
-                   extra={k: v for k, v in section.items() if k not in known})
+        known = {
+            "epochs",
+            "batch_size",
+            "optimizer",
+            "learning_rate",
+            "momentum",
+            "early_stopping_patience",
+        }
+        return cls(
+            **{k: v for k, v in section.items() if k in known},
+            extra={k: v for k, v in section.items() if k not in known},
+        )
 
 
 @dataclass
@@ -46,17 +57,9 @@ class FitResult:
     metrics: dict
 
 
-def make_optimizer(settings: TrainSettings):
-    import keras
-
-    if settings.optimizer == "adam":
-        return keras.optimizers.Adam(settings.learning_rate)
-    if settings.optimizer == "sgd":
-        return keras.optimizers.SGD(settings.learning_rate, momentum=settings.momentum)
-    raise ValueError(f"training.optimizer must be sgd or adam, not {settings.optimizer!r}")
-
-
-def _dataset(images: np.ndarray, labels: np.ndarray, batch: int, seed: int, augment=None, shuffle=False):
+def _dataset(
+    images: np.ndarray, labels: np.ndarray, batch: int, seed: int, augment=None, shuffle=False
+):
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -79,47 +82,59 @@ def fit_and_evaluate(
     seed: int,
     positive_index: int = 1,
     evaluate_role: str = "test",
+    backbone: dict | None = None,
+    arch: str = "?",
 ) -> FitResult:
     """Train on rows whose role is ``train`` (``val`` for monitoring), test on ``evaluate_role``.
 
     ``images`` is the (N, S, S, 3) uint8 array (a memory map is fine), ``y`` the class
-    indices, ``roles`` one role per row (a fold column of splits.csv).
+    indices, ``roles`` one role per row (a fold column of splits.csv). ``backbone`` is the
+    architecture's ``backbone`` section (``layers`` is then its head), ``arch`` its name
+    for error messages.
     """
-    import keras
-
     train = np.flatnonzero(roles == "train")
     val = np.flatnonzero(roles == "val")
     test = np.flatnonzero(roles == evaluate_role)
     train_x = np.asarray(images[train])
-    scale, mean, std = input_normalization(generator, train_x)
-    model = build_model(layers, images.shape[1], len(labels), scale, mean, std)
-    model.compile(
-        optimizer=make_optimizer(settings),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    ignored: list[str] = []
+    if backbone is None:
+        scale, mean, std = input_normalization(generator, train_x)
+    else:  # the backbone normalises raw 0..255 RGB itself (mobileclf.backbones)
+        ignored = ignored_generator_keys(generator, BackboneSpec.from_config(backbone))
+        scale, mean, std = input_normalization({}, train_x)
+    model = build_model(
+        layers, images.shape[1], len(labels), scale, mean, std, backbone=backbone, arch=arch
     )
-    train_data = _dataset(train_x, y[train], settings.batch_size, seed, augment_fn(generator, seed), shuffle=True)
-    val_data = _dataset(np.asarray(images[val]), y[val], settings.batch_size, seed) if len(val) else None
-    callbacks = []
-    if settings.early_stopping_patience and val_data is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=settings.early_stopping_patience, restore_best_weights=True))
+    train_data = _dataset(
+        train_x, y[train], settings.batch_size, seed, augment_fn(generator, seed), shuffle=True
+    )
+    val_data = (
+        _dataset(np.asarray(images[val]), y[val], settings.batch_size, seed) if len(val) else None
+    )
     started = time.perf_counter()
-    history = model.fit(train_data, validation_data=val_data, epochs=settings.epochs,
-                        callbacks=callbacks, verbose=2)
+    history_frame, phases = fit_phases(model, train_data, val_data, settings, backbone, arch)
     train_seconds = time.perf_counter() - started
-    history_frame = pd.DataFrame(history.history)
-    history_frame.insert(0, "epoch", np.arange(1, len(history_frame) + 1))
     metrics: dict = {}
     if len(test):
-        probabilities = model.predict(np.asarray(images[test], dtype=np.float32),
-                                      batch_size=max(settings.batch_size, 32), verbose=0)
+        probabilities = model.predict(
+            np.asarray(images[test], dtype=np.float32),
+            batch_size=max(settings.batch_size, 32),
+            verbose=0,
+        )
         metrics = classification_metrics(y[test], probabilities, labels, positive_index)
     metrics.update(
         n_params=int(model.count_params()),
-        n_train=int(len(train)), n_val=int(len(val)), n_test=int(len(test)),
+        n_train=len(train),
+        n_val=len(val),
+        n_test=len(test),
         train_seconds=round(train_seconds, 3),
-        epochs_run=int(len(history_frame)),
-        input_scale=scale, input_mean=mean.tolist(), input_std=std.tolist(),
+        epochs_run=len(history_frame),
+        input_scale=scale,
+        input_mean=mean.tolist(),
+        input_std=std.tolist(),
+        batch_size=settings.batch_size,
+        phases=phases,
     )
+    if backbone is not None:
+        metrics.update(backbone=backbone["name"], ignored_generator_keys=ignored)
     return FitResult(model, history_frame, metrics)

@@ -17,10 +17,10 @@ rule aggregate_cv:
             caption="../report/cv_heatmap.rst",
             category="Cross-validation",
         ),
-    params:
-        folds=len(FOLDS),
     log:
         "logs/aggregate_cv/{dataset}.log",
+    params:
+        folds=len(FOLDS),
     shell:
         "{PYTHON} {SCRIPTS}/aggregate_cv.py --metrics {input} --folds {params.folds}"
         " --dataset {wildcards.dataset} --runs {output.runs} --summary {output.summary}"
@@ -32,10 +32,10 @@ rule select_config:
         "results/{dataset}/tables/cv_summary.csv",
     output:
         "results/{dataset}/selection.json",
-    params:
-        metric=config.get("selection", {}).get("metric", "mean_accuracy"),
     log:
         "logs/select_config/{dataset}.log",
+    params:
+        metric=config.get("selection", {}).get("metric", "mean_accuracy"),
     shell:
         "{PYTHON} {SCRIPTS}/select_config.py --summary {input} --metric {params.metric}"
         " --out {output} > {log} 2>&1"

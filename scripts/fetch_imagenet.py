@@ -1,0 +1,42 @@
+"""Download a backbone's ImageNet weights once into Keras' cache (needs internet)."""
+
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mobileclf import atomic
+from mobileclf.cli import json_arg, parser, run
+
+
+def main(args) -> None:
+    from mobileclf import tf_runtime
+
+    tf_runtime.configure(1, 0)
+    import keras
+
+    from mobileclf.backbones import build_backbone
+
+    model = build_backbone(args.backbone, args.size, args.arch_name)
+    cache = Path(keras.config.keras_home()) / "models"
+    logging.getLogger("fetch_imagenet").info("%s ImageNet weights in %s", model.name, cache)
+    atomic.write_json(
+        args.out,
+        dict(
+            arch=args.arch_name,
+            backbone=args.backbone,
+            size=args.size,
+            keras_cache=str(cache),
+            n_params=int(model.count_params()),
+        ),
+    )
+
+
+if __name__ == "__main__":
+    arguments = parser(__doc__)
+    arguments.add_argument("--arch-name", required=True)
+    arguments.add_argument("--backbone", type=json_arg, required=True, help="backbone (JSON)")
+    arguments.add_argument("--size", type=int, required=True)
+    arguments.add_argument("--out", required=True)
+    run(main, arguments)
