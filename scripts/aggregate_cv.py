@@ -31,4 +31,4 @@ if __name__ == "__main__":
     arguments.add_argument("--dataset", required=True)
     for name in ("runs", "summary", "markdown", "heatmap"):
         arguments.add_argument(f"--{name}", required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

@@ -18,13 +18,13 @@ def main(args) -> None:
 
     from mobileclf.backbones import build_backbone
 
-    model = build_backbone(args.backbone, args.size, args.arch_name)
+    model = build_backbone(args.backbone, args.size, args.arch)
     cache = Path(keras.config.keras_home()) / "models"
     logging.getLogger("fetch_imagenet").info("%s ImageNet weights in %s", model.name, cache)
     atomic.write_json(
         args.out,
         dict(
-            arch=args.arch_name,
+            arch=args.arch,
             backbone=args.backbone,
             size=args.size,
             keras_cache=str(cache),
@@ -35,8 +35,8 @@ def main(args) -> None:
 
 if __name__ == "__main__":
     arguments = parser(__doc__)
-    arguments.add_argument("--arch-name", required=True)
+    arguments.add_argument("--arch", required=True, help="architecture name (for messages)")
     arguments.add_argument("--backbone", type=json_arg, required=True, help="backbone (JSON)")
     arguments.add_argument("--size", type=int, required=True)
     arguments.add_argument("--out", required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

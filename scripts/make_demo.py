@@ -19,4 +19,4 @@ if __name__ == "__main__":
     arguments.add_argument("--out", required=True)
     arguments.add_argument("--per-class", type=int, default=40)
     arguments.add_argument("--seed", type=int, default=7)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

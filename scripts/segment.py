@@ -24,7 +24,7 @@ def main(args) -> None:
     settings = SegmentationSettings.from_config(options)
     manifest = pd.read_csv(args.manifest, keep_default_na=False)
     accepted = manifest[manifest.status == "ok"]
-    out = Path(args.out)
+    out = Path(args.images)
     rows, examples = [], {}
     for path, label in zip(accepted.path, accepted.label, strict=True):
         rgb = load_rgb(Path(args.root) / path, max_pixels, oversize).rgb
@@ -51,7 +51,7 @@ def main(args) -> None:
 
 if __name__ == "__main__":
     arguments = parser(__doc__)
-    for name in ("manifest", "root", "out", "table", "figure"):
+    for name in ("manifest", "root", "images", "table", "figure"):
         arguments.add_argument(f"--{name}", required=True)
     arguments.add_argument("--options", type=json_arg, required=True, help="segmentation (JSON)")
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

@@ -24,4 +24,4 @@ if __name__ == "__main__":
     arguments.add_argument("--summary", required=True)
     arguments.add_argument("--metric", default="mean_accuracy")
     arguments.add_argument("--out", required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

@@ -32,4 +32,4 @@ if __name__ == "__main__":
     arguments.add_argument("--manifest", required=True)
     arguments.add_argument("--options", type=json_arg, default={})
     arguments.add_argument("--splits", required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

@@ -1,4 +1,4 @@
-"""Train and evaluate one architecture × generator × size × fold; write metrics.json + history.csv."""
+"""Train and evaluate one architecture × generator × size × fold: metrics.json + history.csv."""
 
 import logging
 import sys
@@ -26,17 +26,17 @@ def main(args) -> None:
         data.y,
         roles,
         data.labels,
-        args.arch["layers"],
-        args.generator,
-        TrainSettings.from_config(effective_training(args.arch, args.training)),
+        args.arch_spec["layers"],
+        args.generator_spec,
+        TrainSettings.from_config(effective_training(args.arch_spec, args.training)),
         args.seed,
         positive,
-        backbone=args.arch.get("backbone"),
-        arch=args.arch_name,
+        backbone=args.arch_spec.get("backbone"),
+        arch=args.arch,
     )
     metrics = dict(
-        arch=args.arch_name,
-        generator=args.generator_name,
+        arch=args.arch,
+        generator=args.generator,
         size=int(data.images.shape[1]),
         fold=args.fold,
         status="ok",
@@ -51,12 +51,12 @@ def main(args) -> None:
 
 if __name__ == "__main__":
     arguments = parser(__doc__)
-    for name in ("images", "splits", "labels", "metrics", "history", "arch-name", "generator-name"):
+    for name in ("images", "splits", "labels", "metrics", "history", "arch", "generator"):
         arguments.add_argument(f"--{name}", required=True)
     arguments.add_argument("--fold", type=int, required=True)
-    arguments.add_argument("--arch", type=json_arg, required=True, help="architecture spec (JSON)")
+    arguments.add_argument("--arch-spec", type=json_arg, required=True, help="architecture (JSON)")
     arguments.add_argument(
-        "--generator", type=json_arg, required=True, help="generator spec (JSON)"
+        "--generator-spec", type=json_arg, required=True, help="generator (JSON)"
     )
     arguments.add_argument(
         "--training", type=json_arg, required=True, help="training section (JSON)"
@@ -66,4 +66,4 @@ if __name__ == "__main__":
         "--positive-class", default="", help="disease class (default: 2nd label)"
     )
     arguments.add_argument("--threads", type=int, default=1)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

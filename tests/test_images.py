@@ -74,7 +74,7 @@ def test_truncated_png_is_rejected(tmp_path):
     )
     data = (tmp_path / "t.png").read_bytes()
     (tmp_path / "t.png").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ImageRejected, match="decode|truncated"):
+    with pytest.raises(ImageRejected, match=r"decode|truncated"):
         load_rgb(tmp_path / "t.png")
 
 

@@ -17,14 +17,15 @@ and its own early stopping; the history rows carry ``phase`` and ``learning_rate
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from mobileclf.backbones import BackboneSpec, set_trainable
 from mobileclf.cli import UserError
-from mobileclf.schedules import Schedule, callbacks, make_optimizer
+from mobileclf.schedules import Schedule, callbacks
 
 log = logging.getLogger(__name__)
 
@@ -68,12 +69,21 @@ def plan_phases(settings, backbone: dict | None, arch: str = "?") -> list[Phase]
 
 
 def fit_phases(
-    model, train_data, val_data, settings, backbone: dict | None, arch: str = "?"
+    model,
+    train_data,
+    val_data,
+    settings,
+    make_optimizer: Callable,
+    backbone: dict | None = None,
+    arch: str = "?",
+    extra_callbacks: tuple = (),
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Compile and fit ``model`` phase by phase; return the joint history and a summary.
 
-    The history has one row per epoch run (``epoch`` counts across phases) with Keras'
-    losses/metrics, ``learning_rate`` and ``phase``.
+    ``make_optimizer(settings)`` makes each phase's optimizer (``settings`` with the phase's
+    learning rate); ``extra_callbacks`` run in every phase. The history has one row per
+    epoch run (``epoch`` counts across phases) with Keras' losses/metrics,
+    ``learning_rate`` and ``phase``.
     """
     schedule = Schedule.from_config(settings.extra.get("schedule"))
     monitor = settings.extra.get("early_stopping_monitor", "val_loss")
@@ -85,7 +95,7 @@ def fit_phases(
             trainable = BackboneSpec.from_config(backbone).trainable_layers
             set_trainable(model, phase.name, trainable)
         model.compile(
-            optimizer=make_optimizer(settings.optimizer, phase.learning_rate, settings.momentum),
+            optimizer=make_optimizer(replace(settings, learning_rate=phase.learning_rate)),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
         )
@@ -103,15 +113,18 @@ def fit_phases(
             validation_data=val_data,
             initial_epoch=done,
             epochs=done + phase.epochs,
-            callbacks=callbacks(
-                schedule,
-                phase.learning_rate,
-                phase.epochs,
-                done,
-                settings.early_stopping_patience,
-                monitor,
-                val_data is not None,
-            ),
+            callbacks=[
+                *callbacks(
+                    schedule,
+                    phase.learning_rate,
+                    phase.epochs,
+                    done,
+                    settings.early_stopping_patience,
+                    monitor,
+                    val_data is not None,
+                ),
+                *extra_callbacks,
+            ],
             verbose=2,
         )
         frame = pd.DataFrame(history.history)

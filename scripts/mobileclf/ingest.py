@@ -193,8 +193,9 @@ def ingest(root: str | Path, options: IngestOptions) -> tuple[pd.DataFrame, list
     empty = [c for c in classes if c not in usable]
     if len(usable) < 2:
         raise IngestError(
-            f"{root} has {len(usable)} class folder(s) with usable images ({', '.join(usable) or 'none'}); "
-            "a classifier needs at least two. Put each class's images in its own sub-folder."
+            f"{root} has {len(usable)} class folder(s) with usable images "
+            f"({', '.join(usable) or 'none'}); a classifier needs at least two. "
+            "Put each class's images in its own sub-folder."
         )
     if empty:
         raise IngestError(

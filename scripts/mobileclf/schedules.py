@@ -1,4 +1,4 @@
-"""Optimizers, learning-rate schedules and early stopping from the config's ``training:``.
+"""Learning-rate schedules and early stopping from the config's ``training:`` section.
 
 The companion studies train with SGD (momentum) and a StepLR schedule (seed 003) or Adam
 with cosine annealing and early stopping on the validation loss (seed 002). The schedule
@@ -52,17 +52,6 @@ class Schedule:
         if self.type == "step":
             return base * self.gamma ** (epoch // self.step_size)
         return base
-
-
-def make_optimizer(name: str, learning_rate: float, momentum: float = 0.0):
-    """SGD (with optional momentum, seed 003) or Adam (seed 002)."""
-    import keras
-
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate)
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=momentum)
-    raise ValueError(f"training.optimizer must be sgd or adam, not {name!r}")
 
 
 def callbacks(

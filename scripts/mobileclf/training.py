@@ -57,6 +57,16 @@ class FitResult:
     metrics: dict
 
 
+def make_optimizer(settings: TrainSettings):
+    import keras
+
+    if settings.optimizer == "adam":
+        return keras.optimizers.Adam(settings.learning_rate)
+    if settings.optimizer == "sgd":
+        return keras.optimizers.SGD(settings.learning_rate, momentum=settings.momentum)
+    raise ValueError(f"training.optimizer must be sgd or adam, not {settings.optimizer!r}")
+
+
 def _dataset(
     images: np.ndarray, labels: np.ndarray, batch: int, seed: int, augment=None, shuffle=False
 ):
@@ -112,7 +122,9 @@ def fit_and_evaluate(
         _dataset(np.asarray(images[val]), y[val], settings.batch_size, seed) if len(val) else None
     )
     started = time.perf_counter()
-    history_frame, phases = fit_phases(model, train_data, val_data, settings, backbone, arch)
+    history_frame, phases = fit_phases(
+        model, train_data, val_data, settings, make_optimizer, backbone=backbone, arch=arch
+    )
     train_seconds = time.perf_counter() - started
     metrics: dict = {}
     if len(test):

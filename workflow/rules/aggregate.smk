@@ -3,7 +3,7 @@
 
 rule aggregate_cv:
     input:
-        get_cv_metrics,
+        metrics=get_cv_metrics,
     output:
         runs="results/{dataset}/tables/cv_runs.csv",
         summary="results/{dataset}/tables/cv_summary.csv",
@@ -19,23 +19,24 @@ rule aggregate_cv:
         ),
     log:
         "logs/aggregate_cv/{dataset}.log",
+    conda:
+        "../../envs/report.yaml"
     params:
         folds=len(FOLDS),
-    shell:
-        "{PYTHON} {SCRIPTS}/aggregate_cv.py --metrics {input} --folds {params.folds}"
-        " --dataset {wildcards.dataset} --runs {output.runs} --summary {output.summary}"
-        " --markdown {output.markdown} --heatmap {output.heatmap} > {log} 2>&1"
+    script:
+        "../../scripts/aggregate_cv.py"
 
 
 rule select_config:
     input:
-        "results/{dataset}/tables/cv_summary.csv",
+        summary="results/{dataset}/tables/cv_summary.csv",
     output:
-        "results/{dataset}/selection.json",
+        out="results/{dataset}/selection.json",
     log:
         "logs/select_config/{dataset}.log",
+    conda:
+        "../../envs/report.yaml"
     params:
-        metric=config.get("selection", {}).get("metric", "mean_accuracy"),
-    shell:
-        "{PYTHON} {SCRIPTS}/select_config.py --summary {input} --metric {params.metric}"
-        " --out {output} > {log} 2>&1"
+        metric=config["selection"]["metric"],
+    script:
+        "../../scripts/select_config.py"

@@ -9,13 +9,14 @@ localrules:
 
 rule fetch_imagenet:
     output:
-        "results/_imagenet/{arch}/{size}.json",
+        out="results/_imagenet/{arch}/{size}.json",
     log:
         "logs/fetch_imagenet/{arch}/{size}.log",
+    conda:
+        "../../envs/train.yaml"
     resources:
         mem_mb=backbone_mem_mb,
     params:
         backbone=get_backbone_spec,
-    shell:
-        "{PYTHON} {SCRIPTS}/fetch_imagenet.py --arch-name {wildcards.arch}"
-        " --backbone {params.backbone:q} --size {wildcards.size} --out {output} > {log} 2>&1"
+    script:
+        "../../scripts/fetch_imagenet.py"

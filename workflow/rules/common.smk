@@ -1,8 +1,8 @@
 # Helpers shared by all rules: config validation, wildcard constraints, input functions.
 # Kept free of TensorFlow so that parsing the workflow takes well under a second.
 import json
+import os
 import re
-from pathlib import Path
 
 from snakemake.utils import validate
 
@@ -35,8 +35,6 @@ def expand_batch_sizes(architectures):
 
 config["architectures"] = expand_batch_sizes(config["architectures"])
 
-SCRIPTS = Path(workflow.basedir) / "scripts"
-PYTHON = "python"
 DATASETS = sorted(config["datasets"])
 SIZES = sorted(config["resize"]["sizes"])
 GENERATORS = sorted(config["generators"])
@@ -78,10 +76,24 @@ def get_demo_per_class(wildcards):
 
 
 def get_ingest_input(wildcards):
+    """The generated demo folder, or every regular file under the data root, so that adding,
+    removing or editing an image reruns ingest (and, through the manifest, what depends on it).
+    Symlinks and hidden files are left to ingest, which lists them in the manifest."""
     spec = config["datasets"][wildcards.dataset]
     if spec.get("demo"):
         return f"results/{wildcards.dataset}/demo_data"
-    return []
+    files = []
+    for folder, subfolders, names in os.walk(spec["root"]):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        for name in names:
+            path = os.path.join(folder, name)
+            if (
+                not name.startswith(".")
+                and os.path.isfile(path)
+                and not os.path.islink(path)
+            ):
+                files.append(path)
+    return sorted(files)
 
 
 def get_ingest_options(wildcards):

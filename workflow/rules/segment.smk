@@ -17,10 +17,10 @@ rule segment:
         "logs/segment/{dataset}.log",
     benchmark:
         "benchmarks/segment/{dataset}.tsv"
+    conda:
+        "../../envs/segment.yaml"
     params:
         root=get_dataset_root,
         options=get_segmentation_options,
-    shell:
-        "{PYTHON} {SCRIPTS}/segment.py --manifest {input.manifest} --root {params.root:q}"
-        " --options {params.options:q} --out {output.images} --table {output.table}"
-        " --figure {output.figure} > {log} 2>&1"
+    script:
+        "../../scripts/segment.py"
