@@ -14,12 +14,10 @@ def main(args) -> None:
     from mobileclf import tf_runtime
 
     tf_runtime.configure(1, 0)
-    import keras
-
-    from mobileclf.backbones import build_backbone
+    from mobileclf.backbones import build_backbone, keras_cache
 
     model = build_backbone(args.backbone, args.size, args.arch)
-    cache = Path(keras.config.keras_home()) / "models"
+    cache = keras_cache()
     logging.getLogger("fetch_imagenet").info("%s ImageNet weights in %s", model.name, cache)
     atomic.write_json(
         args.out,

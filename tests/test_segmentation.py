@@ -82,6 +82,7 @@ def test_large_images_are_segmented_at_work_size_and_masked_at_full_size():
     assert _iou(stages["masked"].any(-1), big_inside) > 0.95
 
 
+@pytest.mark.slow
 def test_segmentation_stage_feeds_resize_and_reruns_only_downstream(tmp_path, tiny_config):
     config = tiny_config
     config["datasets"]["tiny"]["segmentation"] = {"enabled": True, "clusters": 2}

@@ -90,6 +90,16 @@ def ignored_generator_keys(generator: dict, backbone: BackboneSpec) -> list[str]
     return ignored
 
 
+def keras_cache() -> Path:
+    """Where Keras keeps downloaded weights: $KERAS_HOME/models or ~/.keras/models.
+
+    Keras has no public accessor; this is the function its downloader itself calls.
+    """
+    from keras.src.backend import config
+
+    return Path(config.keras_home()) / "models"
+
+
 def _weights_argument(spec: BackboneSpec, arch: str) -> str | None:
     if spec.weights == "imagenet":
         return "imagenet"
@@ -137,7 +147,7 @@ def build_backbone(section: dict, size: int, arch: str = "?"):
         if weights == "imagenet" and "URL fetch failure" in str(error):
             raise UserError(
                 f"architectures.{arch}.backbone.weights: imagenet: {spec.name}'s ImageNet "
-                f"weights are not in Keras' cache ({keras.config.keras_home()}/models) and "
+                f"weights are not in Keras' cache ({keras_cache()}) and "
                 f"cannot be downloaded here ({error}). Fix: run the workflow once on a machine "
                 "with internet (the fetch_imagenet jobs fill the cache), or copy that file into "
                 "the cache folder (or set KERAS_HOME to a folder with models/<file>), or set "
