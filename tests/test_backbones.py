@@ -39,7 +39,7 @@ def _backbone(name: str, weights: str = "none", **extra) -> dict:
     ("name", "module"),
     [("MobileNetV2", "mobilenet_v2"), ("NASNetMobile", "nasnet"), ("ResNet101", "resnet")],
 )
-def test_preprocessing_layer_equals_keras_preprocess_input(name, module):
+def test_preprocessing_layer_equals_keras_preprocess_input(name, module, tmp_path):
     import keras
 
     from mobileclf.backbones import _preprocess
@@ -49,6 +49,9 @@ def test_preprocessing_layer_equals_keras_preprocess_input(name, module):
     model = keras.Model(inputs, _preprocess(name, inputs))
     expected = getattr(keras.applications, module).preprocess_input(raw.copy())
     np.testing.assert_allclose(model.predict(raw, verbose=0), expected, atol=1e-4)
+    model.save(tmp_path / "m.keras")  # built-in layers only: loads without mobileclf code
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(raw, verbose=0), expected, atol=1e-4)
 
 
 def test_mobilenetv3_and_efficientnet_normalise_inside_keras_model():
@@ -146,6 +149,7 @@ def test_two_phase_fine_tuning_freezes_then_unfreezes_the_last_layers(tmp_path):
     assert result.metrics["input_scale"] == 1.0
 
     trained = result.model.get_layer("backbone")
+    assert trained.get_layer("expanded_conv_project_bn").momentum == 0.999  # Keras' own
     reference = build_backbone(spec, 32)
     layers = [la for la in trained.layers if not isinstance(la, keras.layers.InputLayer)]
     ref_layers = [la for la in reference.layers if not isinstance(la, keras.layers.InputLayer)]
@@ -160,6 +164,13 @@ def test_two_phase_fine_tuning_freezes_then_unfreezes_the_last_layers(tmp_path):
     with_weights = [bool(la.weights) for la in layers]
     assert not any(c for c, u in zip(changed, unfrozen, strict=True) if not u)  # frozen stayed
     assert any(c for c, u, w in zip(changed, unfrozen, with_weights, strict=True) if u and w)
+    # the fine-tuned model saves and loads with Keras alone (the export stage's model.keras)
+    result.model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    batch = images[:4].astype(np.float32)
+    np.testing.assert_allclose(
+        loaded.predict(batch, verbose=0), result.model.predict(batch, verbose=0), atol=1e-5
+    )
 
 
 def _int8_tflite(model, images: np.ndarray) -> bytes:
@@ -180,6 +191,7 @@ def _int8_tflite(model, images: np.ndarray) -> bytes:
     "name", [n if n == QUICK else pytest.param(n, marks=pytest.mark.slow) for n in BACKBONES]
 )
 def test_backbone_trains_and_runs_as_int8_tflite(name):
+    import keras
     from ai_edge_litert.interpreter import Interpreter
 
     images, y, roles = _images(n=14)
@@ -188,6 +200,12 @@ def test_backbone_trains_and_runs_as_int8_tflite(name):
         images, y, roles, ["a", "b"], HEAD, {}, settings, 0, backbone=_backbone(name)
     )
     assert result.metrics["phases"][0]["phase"] == "full"  # weights none: trained from scratch
+    norms = [
+        layer.momentum
+        for layer in result.model.get_layer("backbone").layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert norms and max(norms) <= 0.9  # moving statistics can follow a few hundred steps
     assert result.metrics["n_test"] == 2 and 0 <= result.metrics["accuracy"] <= 1
     flatbuffer = _int8_tflite(result.model, images[:8])
     interpreter = Interpreter(model_content=flatbuffer, num_threads=1)

@@ -44,6 +44,7 @@ PREPROCESSING = {
 BACKBONES = tuple(PREPROCESSING)
 HAS_ALPHA = ("MobileNetV3Large", "MobileNetV3Small", "MobileNetV2")
 CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68])
+SCRATCH_BN_MOMENTUM = 0.9
 GENERATOR_NORMALIZATION_KEYS = ("rescale", "featurewise_center", "featurewise_std_normalization")
 
 
@@ -185,11 +186,21 @@ def apply_backbone(section: dict, x, size: int, arch: str = "?"):
 
     Pretrained backbones run in inference mode (``training=False``): their
     BatchNormalization statistics stay ImageNet's during both phases (Keras' transfer-
-    learning guide); a backbone trained from scratch (``none``) learns its own.
+    learning guide). A backbone trained from scratch (``none``) learns its own, with the
+    BatchNormalization momentum capped at :data:`SCRATCH_BN_MOMENTUM`: Keras' 0.99-0.9997
+    suit ImageNet's million steps; after the few hundred steps of a small medical dataset
+    the moving statistics would still be mostly their initial values, and the evaluated
+    model would predict one class for every image.
     """
     spec = BackboneSpec.from_config(section)
     backbone = build_backbone(section, size, arch)
     backbone.name = "backbone"
+    if not spec.pretrained:
+        import keras
+
+        for layer in backbone.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = min(layer.momentum, SCRATCH_BN_MOMENTUM)
     x = _preprocess(spec.name, x)
     return backbone(x, training=False) if spec.pretrained else backbone(x)
 
