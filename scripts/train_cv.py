@@ -16,6 +16,7 @@ def main(args) -> None:
     device = tf_runtime.configure(args.threads, args.seed)
     from mobileclf.datasets import check_class_count, load, positive_index
     from mobileclf.faults import failed_metrics, resource_errors
+    from mobileclf.finetune import effective_training
     from mobileclf.training import TrainSettings, fit_and_evaluate
 
     data = load(args.images, args.splits, args.labels, args.manifest)
@@ -40,9 +41,11 @@ def main(args) -> None:
             data.labels,
             args.arch_spec["layers"],
             args.generator_spec,
-            TrainSettings.from_config(args.training),
+            TrainSettings.from_config(effective_training(args.arch_spec, args.training)),
             args.seed,
             positive,
+            backbone=args.arch_spec.get("backbone"),
+            arch=args.arch,
         )
     except resource_errors() as error:
         # recorded, not raised: the rest of the grid still runs and is tabulated, and the

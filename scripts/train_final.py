@@ -22,6 +22,7 @@ def main(args) -> None:
     device = tf_runtime.configure(args.threads, args.seed)
     from mobileclf.datasets import load
     from mobileclf.final import array_for_size, resolve_spec, save_keras
+    from mobileclf.finetune import effective_training
     from mobileclf.splits import final_roles
     from mobileclf.training import TrainSettings, fit_and_evaluate
 
@@ -30,7 +31,9 @@ def main(args) -> None:
     spec = resolve_spec(chosen, args.architectures, args.generators, args.chosen)
     data = load(array_for_size(args.arrays, spec["size"]), args.splits, args.labels)
     positive = data.labels.index(args.positive_class) if args.positive_class else 1
-    settings = TrainSettings.from_config(args.training)
+    arch_spec = args.architectures.get(spec["arch"], {})
+    backbone = arch_spec.get("backbone")
+    settings = TrainSettings.from_config(effective_training(arch_spec, args.training))
     early_stopping = bool(settings.early_stopping_patience)
     # a validation part only when early stopping needs one: otherwise every image trains
     val_fraction = args.val_fraction if early_stopping else 0.0
@@ -56,6 +59,8 @@ def main(args) -> None:
         args.seed,
         positive,
         evaluate_role="holdout",
+        backbone=backbone,
+        arch=spec["arch"],
     )
     metrics = result.metrics
     spec.update(
@@ -71,6 +76,7 @@ def main(args) -> None:
         early_stopping=early_stopping,
         seed=args.seed,
         device=device,
+        backbone=backbone,
         input="raw RGB 0..255; rescale and normalisation are model layers",
     )
     if metrics.get("n_images"):

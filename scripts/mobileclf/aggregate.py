@@ -63,8 +63,17 @@ def paper_format(mean: float, std: float) -> str:
     return f"{100 * mean:.2f} (+- {100 * std:.2f})"
 
 
+def _mean(values: pd.Series) -> float:
+    """Mean over folds where the metric is defined (None: e.g. no positive test image)."""
+    return float(pd.to_numeric(values, errors="coerce").mean()) if len(values) else float("nan")
+
+
 def summarise(runs: pd.DataFrame, expected_folds: int) -> pd.DataFrame:
-    """Mean/std accuracy per arch × generator × size; cells with failed folds say so."""
+    """Mean/std accuracy per arch × generator × size; cells with failed folds say so.
+
+    Also the means of macro F1, AUC, sensitivity and specificity (the latter two for
+    binary tasks), any of which ``selection.metric`` can rank by.
+    """
     rows = []
     for (arch, generator, size), group in runs.groupby(["arch", "generator", "size"], sort=True):
         done = group[group.status == "ok"]
@@ -87,6 +96,8 @@ def summarise(runs: pd.DataFrame, expected_folds: int) -> pd.DataFrame:
                 mean_auc=float(pd.to_numeric(done.auc, errors="coerce").mean())
                 if len(done)
                 else float("nan"),
+                mean_sensitivity=_mean(done.sensitivity),
+                mean_specificity=_mean(done.specificity),
                 n_params=int(done.n_params.iloc[0]) if len(done) else None,
                 mean_train_seconds=float(done.train_seconds.astype(float).mean())
                 if len(done)

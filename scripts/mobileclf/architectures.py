@@ -4,6 +4,7 @@ A spec is a list of layers (``conv``, ``maxpool``, ``flatten``, ``gap``, ``dense
 ``dropout``); the softmax classifier is appended here, so one spec serves any number of
 classes. The input is the raw RGB image (0..255, float32); the model's own first layers
 rescale and normalise it, so the exported TFLite model needs no hidden app-side maths.
+With a ``backbone`` (see :mod:`mobileclf.backbones`) the layers are the head on top of it.
 """
 
 from __future__ import annotations
@@ -70,8 +71,14 @@ def build_model(
     mean: np.ndarray | None = None,
     std: np.ndarray | None = None,
     name: str = "classifier",
+    backbone: dict | None = None,
+    arch: str = "?",
 ):
-    """Keras functional model: raw image -> rescale/normalise -> spec layers -> softmax."""
+    """Keras functional model: raw image -> rescale/normalise -> spec layers -> softmax.
+
+    ``backbone`` (an architecture's ``backbone`` section) inserts the keras.applications
+    backbone with its own preprocessing before the layers; ``arch`` names it in errors.
+    """
     import keras
 
     mean = np.zeros(3) if mean is None else np.asarray(mean, dtype=np.float64)
@@ -82,6 +89,10 @@ def build_model(
         x = keras.layers.Rescaling(scale, name="rescale")(x)
     if np.any(mean != 0) or np.any(std != 1):
         x = keras.layers.Normalization(mean=mean, variance=std**2, name="featurewise")(x)
+    if backbone is not None:
+        from mobileclf.backbones import apply_backbone
+
+        x = apply_backbone(backbone, x, size, arch)
     for index, spec in enumerate(layers):
         x = _layer(spec, index)(x)
     outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)

@@ -15,6 +15,12 @@ class SelectionError(Exception):
 
 
 def select_best(summary: pd.DataFrame, metric: str = "mean_accuracy") -> dict:
+    if summary[summary.complete][metric].isna().all() and summary.complete.any():
+        raise SelectionError(
+            f"selection.metric {metric} is undefined for every configuration in the CV summary "
+            "(sensitivity/specificity need two classes, AUC every class in each test part); "
+            "choose another selection.metric"
+        )
     complete = summary[summary.complete & summary[metric].notna()]
     if complete.empty:
         raise SelectionError(
@@ -37,7 +43,7 @@ def select_best(summary: pd.DataFrame, metric: str = "mean_accuracy") -> dict:
         "n_params": int(best.n_params),
         "candidates": len(complete),
         "note": (
-            "Selected on mean CV accuracy over the same folds it is reported on: this "
+            f"Selected on {metric} over the same CV folds it is reported on: this "
             "score is optimistic (winner's curse); the holdout estimate is unbiased."
         ),
     }

@@ -16,6 +16,8 @@ import pandas as pd
 from mobileclf import fast_optimizers, step_timer
 from mobileclf.architectures import build_model
 from mobileclf.augmentation import augment_fn, input_normalization
+from mobileclf.backbones import BackboneSpec, ignored_generator_keys
+from mobileclf.finetune import fit_phases
 from mobileclf.metrics import classification_metrics
 
 
@@ -90,24 +92,28 @@ def fit_and_evaluate(
     seed: int,
     positive_index: int = 1,
     evaluate_role: str = "test",
+    backbone: dict | None = None,
+    arch: str = "?",
 ) -> FitResult:
     """Train on rows whose role is ``train`` (``val`` for monitoring), test on ``evaluate_role``.
 
     ``images`` is the (N, S, S, 3) uint8 array (a memory map is fine), ``y`` the class
-    indices, ``roles`` one role per row (a fold column of splits.csv).
+    indices, ``roles`` one role per row (a fold column of splits.csv). ``backbone`` is the
+    architecture's ``backbone`` section (``layers`` is then its head), ``arch`` its name
+    for error messages.
     """
-    import keras
-
     train = np.flatnonzero(roles == "train")
     val = np.flatnonzero(roles == "val")
     test = np.flatnonzero(roles == evaluate_role)
     train_x = np.asarray(images[train])
-    scale, mean, std = input_normalization(generator, train_x)
-    model = build_model(layers, images.shape[1], len(labels), scale, mean, std)
-    model.compile(
-        optimizer=make_optimizer(settings),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    ignored: list[str] = []
+    if backbone is None:
+        scale, mean, std = input_normalization(generator, train_x)
+    else:  # the backbone normalises raw 0..255 RGB itself (mobileclf.backbones)
+        ignored = ignored_generator_keys(generator, BackboneSpec.from_config(backbone))
+        scale, mean, std = input_normalization({}, train_x)
+    model = build_model(
+        layers, images.shape[1], len(labels), scale, mean, std, backbone=backbone, arch=arch
     )
     train_data = _dataset(
         train_x, y[train], settings.batch_size, seed, augment_fn(generator, seed), shuffle=True
@@ -116,22 +122,18 @@ def fit_and_evaluate(
         _dataset(np.asarray(images[val]), y[val], settings.batch_size, seed) if len(val) else None
     )
     timer = step_timer.step_timer()
-    callbacks = [timer]
-    if settings.early_stopping_patience and val_data is not None:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss",
-                patience=settings.early_stopping_patience,
-                restore_best_weights=True,
-            )
-        )
     started = time.perf_counter()
-    history = model.fit(
-        train_data, validation_data=val_data, epochs=settings.epochs, callbacks=callbacks, verbose=2
+    history_frame, phases = fit_phases(
+        model,
+        train_data,
+        val_data,
+        settings,
+        make_optimizer,
+        backbone=backbone,
+        arch=arch,
+        extra_callbacks=(timer,),
     )
     train_seconds = time.perf_counter() - started
-    history_frame = pd.DataFrame(history.history)
-    history_frame.insert(0, "epoch", np.arange(1, len(history_frame) + 1))
     metrics: dict = {}
     if len(test):
         probabilities = model.predict(
@@ -153,5 +155,9 @@ def fit_and_evaluate(
         **step_timer.job_figures(
             timer.durations, len(train), len(history_frame), settings.batch_size
         ),
+        batch_size=settings.batch_size,
+        phases=phases,
     )
+    if backbone is not None:
+        metrics.update(backbone=backbone["name"], ignored_generator_keys=ignored)
     return FitResult(model, history_frame, metrics)

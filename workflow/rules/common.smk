@@ -29,6 +29,33 @@ def validate_config(config):
 
 validate_config(config)
 
+
+def expand_batch_sizes(architectures):
+    """Batch size as a grid axis (seed 001 compares 16/32/64): an architecture with
+    ``batch_sizes: [16, 32]`` becomes the grid architectures ``{arch}_b16`` and
+    ``{arch}_b32``, each with ``batch_size`` set, so every output path keeps the form
+    results/{dataset}/cv/{arch}/... and selection.json's ``arch`` is a key of
+    config["architectures"] like any other. Architectures without the list are unchanged.
+    """
+    expanded = {}
+    for name, spec in architectures.items():
+        if "batch_sizes" not in spec:
+            expanded[name] = spec
+            continue
+        base = {key: value for key, value in spec.items() if key != "batch_sizes"}
+        for batch in spec["batch_sizes"]:
+            grid_name = f"{name}_b{batch}"
+            if grid_name in architectures:
+                raise ValueError(
+                    f"architectures.{name}.batch_sizes makes {grid_name}, which is also "
+                    "an architecture of its own; rename one of them"
+                )
+            expanded[grid_name] = {**base, "batch_size": batch}
+    return expanded
+
+
+config["architectures"] = expand_batch_sizes(config["architectures"])
+
 DATASETS = sorted(config["datasets"])
 SIZES = sorted(config["resize"]["sizes"])
 GENERATORS = sorted(config["generators"])
@@ -117,6 +144,58 @@ def get_arch_spec(wildcards):
 
 def get_generator_spec(wildcards):
     return as_json(config["generators"][wildcards.generator])
+
+
+def get_backbone_spec(wildcards):
+    return as_json(config["architectures"][wildcards.arch]["backbone"])
+
+
+def get_backbone_weights(wildcards):
+    """What a backbone's training job needs first: the fetch_imagenet marker for
+    ``weights: imagenet`` (ImageNet weights downloaded once, not by every job at the
+    same time), the local weights file for a path (edits to it rerun the jobs), else
+    nothing (``none`` and paper-style architectures)."""
+    backbone = config["architectures"][wildcards.arch].get("backbone")
+    if backbone is None or backbone["weights"] == "none":
+        return []
+    if backbone["weights"] == "imagenet":
+        return f"results/_imagenet/{wildcards.arch}/{wildcards.size}.json"
+    return backbone["weights"]
+
+
+def backbone_mem_mb(wildcards, attempt):
+    """Building a keras.applications backbone (ResNet101: 43 M parameters) takes ~2 GB."""
+    return 2500 * attempt
+
+
+def segmentation_options(dataset):
+    """The dataset's ``segmentation`` section, or None when segmentation is off."""
+    section = config["datasets"][dataset].get("segmentation", {})
+    return section if section.get("enabled") else None
+
+
+def get_segmentation_options(wildcards):
+    ingest = config["datasets"][wildcards.dataset].get("ingest", {})
+    return as_json(
+        {
+            **segmentation_options(wildcards.dataset),
+            "max_pixels": ingest.get("max_pixels", 100_000_000),
+            "oversize": ingest.get("oversize", "reject"),
+        }
+    )
+
+
+def get_segmented_input(wildcards):
+    """resize reads the segmented copies when the dataset's segmentation is enabled."""
+    if segmentation_options(wildcards.dataset):
+        return f"results/{wildcards.dataset}/segmented"
+    return []
+
+
+def get_resize_root(wildcards):
+    if segmentation_options(wildcards.dataset):
+        return f"results/{wildcards.dataset}/segmented"
+    return dataset_root(wildcards.dataset)
 
 
 def get_training_spec(wildcards):
@@ -262,6 +341,8 @@ def get_final_outputs():
                 f"results/{dataset}/plots/reduction_tradeoff.png",
             ]
         outputs += export_outputs(dataset)
+        if segmentation_options(dataset):
+            outputs.append(f"results/{dataset}/plots/segmentation.png")
     return outputs
 
 

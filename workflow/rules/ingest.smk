@@ -61,6 +61,8 @@ rule split:
 
 rule resize:
     input:
+        # unnamed: only orders the job after segment (resize reads params.root)
+        get_segmented_input,
         manifest="results/{dataset}/manifest.csv",
     output:
         out="results/{dataset}/arrays/{size}.npy",
@@ -75,7 +77,7 @@ rule resize:
         mem_mb=resize_mem_mb,
         runtime=light_runtime,
     params:
-        root=get_dataset_root,
+        root=get_resize_root,
         options=get_resize_options,
     script:
         "../../scripts/resize.py"

@@ -3,6 +3,8 @@
 
 rule train_cv:
     input:
+        # unnamed: ImageNet weights fetched first, or the local weights file (reruns on edit)
+        get_backbone_weights,
         images="results/{dataset}/arrays/{size}.npy",
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",

@@ -1,0 +1,280 @@
+"""Transfer-learning backbones: preprocessing inside the model, weights handling with clear
+errors, two-phase fine-tuning, int8 TFLite conversion, and the grid on a tiny config.
+
+All on the CPU with ``weights: none`` (or a local file made here): ImageNet weights cannot
+be downloaded on the CI machines. Inputs are 32 px, the smallest every backbone accepts.
+"""
+
+import json
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import planned_jobs, run_snakemake
+
+from mobileclf.backbones import BACKBONES, BackboneSpec, build_backbone, ignored_generator_keys
+from mobileclf.cli import UserError
+from mobileclf.training import TrainSettings, fit_and_evaluate
+
+HEAD = [{"type": "gap"}, {"type": "dense", "units": 8}, {"type": "dropout", "rate": 0.2}]
+QUICK = "MobileNetV3Small"  # the others' int8 conversions take minutes: marked slow
+
+
+def _images(n: int = 14, size: int = 32, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 140, (n, size, size, 3), dtype=np.uint8)
+    y = np.arange(n) % 2
+    images[y == 1, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 240
+    roles = np.array(["train"] * (n - 4) + ["val"] * 2 + ["test"] * 2)
+    return images, y, roles
+
+
+def _backbone(name: str, weights: str = "none", **extra) -> dict:
+    return {"name": name, "weights": weights, "trainable_layers": 20, "head_epochs": 1,
+            "fine_tune_lr_factor": 0.1, **extra}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [("MobileNetV2", "mobilenet_v2"), ("NASNetMobile", "nasnet"), ("ResNet101", "resnet")],
+)
+def test_preprocessing_layer_equals_keras_preprocess_input(name, module, tmp_path):
+    import keras
+
+    from mobileclf.backbones import _preprocess
+
+    raw = np.random.default_rng(1).integers(0, 256, (2, 4, 4, 3)).astype(np.float32)
+    inputs = keras.Input((4, 4, 3))
+    model = keras.Model(inputs, _preprocess(name, inputs))
+    expected = getattr(keras.applications, module).preprocess_input(raw.copy())
+    np.testing.assert_allclose(model.predict(raw, verbose=0), expected, atol=1e-4)
+    model.save(tmp_path / "m.keras")  # built-in layers only: loads without mobileclf code
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(raw, verbose=0), expected, atol=1e-4)
+
+
+def test_mobilenetv3_and_efficientnet_normalise_inside_keras_model():
+    import keras
+
+    small = build_backbone(_backbone("MobileNetV3Small"), 32)
+    rescale = small.layers[1]
+    assert isinstance(rescale, keras.layers.Rescaling)
+    assert (rescale.scale, rescale.offset) == pytest.approx((1 / 127.5, -1.0))
+    efficient = build_backbone(_backbone("EfficientNetB0"), 32)
+    assert isinstance(efficient.layers[1], keras.layers.Rescaling)
+    assert efficient.layers[1].scale == pytest.approx(1 / 255)
+    assert isinstance(efficient.layers[2], keras.layers.Normalization)
+
+
+def test_generator_normalisation_is_ignored_for_backbones_with_a_warning(caplog):
+    spec = BackboneSpec.from_config(_backbone("MobileNetV2"))
+    generator = {"rescale": 1 / 255, "featurewise_center": True, "rotation_range": 10}
+    with caplog.at_level(logging.WARNING):
+        assert ignored_generator_keys(generator, spec) == ["rescale", "featurewise_center"]
+    assert "rescale, featurewise_center are ignored for backbone MobileNetV2" in caplog.text
+    assert ignored_generator_keys({"rotation_range": 10}, spec) == []
+
+
+def test_unfetchable_imagenet_weights_are_an_error_naming_key_and_fix(monkeypatch, tmp_path):
+    import urllib.error
+
+    from keras.src.backend import config as keras_config
+    from keras.src.utils import file_utils
+
+    def offline(*_args, **_kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(keras_config, "keras_home", lambda: str(tmp_path))  # empty cache
+    monkeypatch.setattr(file_utils, "urlretrieve", offline)
+    with pytest.raises(UserError) as error:
+        build_backbone(_backbone("MobileNetV3Small", "imagenet"), 32, arch="mnv3")
+    message = str(error.value)
+    assert message.startswith("architectures.mnv3.backbone.weights: imagenet")
+    assert "cannot be downloaded" in message and "KERAS_HOME" in message
+    assert "none to train from scratch" in message
+
+
+@pytest.mark.parametrize(
+    ("spec", "size", "match"),
+    [
+        (_backbone("MobileNetV2", "missing.weights.h5"), 32, r"file missing\.weights\.h5 does"),
+        (_backbone("EfficientNetB0", "efficientnetb0_notop.h5"), 32, "use weights: imagenet"),
+        (_backbone("MobileNetV2"), 24, "needs images of at least 32 px, not 24"),
+        (_backbone("ResNet101", alpha=0.5), 32, "alpha applies to"),
+    ],
+)
+def test_bad_backbone_settings_are_clear_errors(spec, size, match, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "efficientnetb0_notop.h5").write_bytes(b"")
+    with pytest.raises(UserError, match=match):
+        build_backbone(spec, size, arch="x")
+
+
+def test_weights_of_another_backbone_are_a_clear_error(tmp_path):
+    import keras
+
+    path = tmp_path / "small.weights.h5"
+    keras.applications.MobileNetV3Small(
+        include_top=False, weights=None, input_shape=(32, 32, 3)
+    ).save_weights(path)
+    with pytest.raises(UserError, match=r"small\.weights\.h5 does not fit MobileNetV2"):
+        build_backbone(_backbone("MobileNetV2", str(path)), 32, arch="x")
+
+
+def test_two_phase_fine_tuning_freezes_then_unfreezes_the_last_layers(tmp_path):
+    import keras
+
+    path = tmp_path / "pretrained.weights.h5"
+    keras.applications.MobileNetV3Small(
+        include_top=False, weights=None, input_shape=(64, 64, 3)
+    ).save_weights(path)  # "pretrained" weights from another input size, as ImageNet's
+    images, y, roles = _images()
+    settings = TrainSettings.from_config(
+        dict(epochs=3, batch_size=5, optimizer="sgd", learning_rate=0.05, momentum=0.9,
+             schedule={"type": "step", "step_size": 1, "gamma": 0.5})
+    )  # fmt: skip
+    spec = _backbone("MobileNetV3Small", str(path), trainable_layers=12)
+    result = fit_and_evaluate(
+        images, y, roles, ["a", "b"], HEAD, {"rescale": 1 / 255}, settings, 0, backbone=spec
+    )
+    history = result.history
+    assert history.phase.tolist() == ["head", "fine_tune", "fine_tune"]
+    # phase 2 starts at learning_rate * fine_tune_lr_factor; StepLR restarts in each phase
+    assert history.learning_rate.tolist() == pytest.approx([0.05, 0.005, 0.0025])
+    head, fine = result.metrics["phases"]
+    assert head["trainable_params"] == 576 * 8 + 8 + 8 * 2 + 2  # dense + softmax only
+    assert fine["trainable_params"] > head["trainable_params"]
+    assert result.metrics["ignored_generator_keys"] == ["rescale"]
+    assert result.metrics["input_scale"] == 1.0
+
+    trained = result.model.get_layer("backbone")
+    assert trained.get_layer("expanded_conv_project_bn").momentum == 0.999  # Keras' own
+    reference = build_backbone(spec, 32)
+    layers = [la for la in trained.layers if not isinstance(la, keras.layers.InputLayer)]
+    ref_layers = [la for la in reference.layers if not isinstance(la, keras.layers.InputLayer)]
+    changed = [
+        not all(np.array_equal(a, b) for a, b in zip(t.get_weights(), r.get_weights(), strict=True))
+        for t, r in zip(layers, ref_layers, strict=True)
+    ]
+    unfrozen = [
+        i >= len(layers) - 12 and not isinstance(la, keras.layers.BatchNormalization)
+        for i, la in enumerate(layers)
+    ]
+    with_weights = [bool(la.weights) for la in layers]
+    assert not any(c for c, u in zip(changed, unfrozen, strict=True) if not u)  # frozen stayed
+    assert any(c for c, u, w in zip(changed, unfrozen, with_weights, strict=True) if u and w)
+    # the fine-tuned model saves and loads with Keras alone (the export stage's model.keras)
+    result.model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    batch = images[:4].astype(np.float32)
+    np.testing.assert_allclose(
+        loaded.predict(batch, verbose=0), result.model.predict(batch, verbose=0), atol=1e-5
+    )
+
+
+def _int8_tflite(model, images: np.ndarray) -> bytes:
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: (
+        [image[None].astype(np.float32)] for image in images
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    return converter.convert()
+
+
+@pytest.mark.parametrize(
+    "name", [n if n == QUICK else pytest.param(n, marks=pytest.mark.slow) for n in BACKBONES]
+)
+def test_backbone_trains_and_runs_as_int8_tflite(name):
+    import keras
+    from ai_edge_litert.interpreter import Interpreter
+
+    images, y, roles = _images(n=14)
+    settings = TrainSettings.from_config(dict(epochs=1, batch_size=5, learning_rate=0.01))
+    result = fit_and_evaluate(
+        images, y, roles, ["a", "b"], HEAD, {}, settings, 0, backbone=_backbone(name)
+    )
+    assert result.metrics["phases"][0]["phase"] == "full"  # weights none: trained from scratch
+    norms = [
+        layer.momentum
+        for layer in result.model.get_layer("backbone").layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert norms and max(norms) <= 0.9  # moving statistics can follow a few hundred steps
+    assert result.metrics["n_test"] == 2 and 0 <= result.metrics["accuracy"] <= 1
+    flatbuffer = _int8_tflite(result.model, images[:8])
+    interpreter = Interpreter(model_content=flatbuffer, num_threads=1)
+    interpreter.allocate_tensors()
+    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
+    assert source["dtype"] == np.uint8 and list(source["shape"]) == [1, 32, 32, 3]
+    assert target["dtype"] == np.uint8 and list(target["shape"]) == [1, 2]
+    keras_probabilities = result.model.predict(images[-4:].astype(np.float32), verbose=0)
+    for image, expected in zip(images[-4:], keras_probabilities, strict=True):
+        interpreter.set_tensor(source["index"], image[None])
+        interpreter.invoke()
+        scale, zero = target["quantization"]
+        probabilities = (interpreter.get_tensor(target["index"])[0].astype(float) - zero) * scale
+        assert probabilities.sum() == pytest.approx(1.0, abs=0.02)
+        assert np.abs(probabilities - expected).max() < 0.15
+
+
+def _backbone_config(tiny_config: dict) -> dict:
+    config = tiny_config
+    config["resize"]["sizes"] = [32]
+    config["generators"] = {"g1": {"rescale": 1 / 255}}
+    config["training"]["epochs"] = 1
+    config["architectures"]["mnv3s"] = {
+        "backbone": {"name": "MobileNetV3Small", "weights": "none"},
+        "batch_sizes": [4, 8],
+    }
+    config["selection"] = {"metric": "mean_macro_f1"}
+    return config
+
+
+def test_dag_batch_sizes_and_imagenet_fetch(tmp_path, tiny_config):
+    config = _backbone_config(tiny_config)
+    config["resize"]["sizes"] = [32, 48]
+    config["architectures"]["mnv2"] = {"backbone": {"name": "MobileNetV2"}}  # imagenet
+    jobs = planned_jobs(tmp_path, config)
+    trained = {(w["arch"], w["size"]) for rule, w in jobs if rule == "train_cv"}
+    assert {arch for arch, _ in trained} == {"tiny", "mnv3s_b4", "mnv3s_b8", "mnv2"}
+    fetched = sorted((w["arch"], w["size"]) for rule, w in jobs if rule == "fetch_imagenet")
+    assert fetched == [("mnv2", "32"), ("mnv2", "48")]  # once per size, not per fold
+    # a local weights file is an input: missing, Snakemake names it before anything runs
+    config["architectures"]["mnv2"]["backbone"]["weights"] = "weights/mnv2.weights.h5"
+    result = run_snakemake(tmp_path, config, "-n", check=False)
+    assert result.returncode != 0 and "weights/mnv2.weights.h5" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_backbone_grid_with_batch_axis_and_selection_metric(tmp_path, tiny_config):
+    config = _backbone_config(tiny_config)
+    run_snakemake(tmp_path, config)
+    results = tmp_path / "results" / "tiny"
+    metrics = json.loads((results / "cv/mnv3s_b4/g1/32/fold0/metrics.json").read_text())
+    assert metrics["batch_size"] == 4 and metrics["backbone"] == "MobileNetV3Small"
+    assert metrics["ignored_generator_keys"] == ["rescale"]
+    assert [phase["phase"] for phase in metrics["phases"]] == ["full"]
+    assert set(metrics) >= {"macro_f1", "auc", "sensitivity", "specificity", "tp", "per_class"}
+    history = pd.read_csv(results / "cv/mnv3s_b8/g1/32/fold1/history.csv")
+    assert history.learning_rate.tolist() == pytest.approx([0.003])
+    summary = pd.read_csv(results / "tables/cv_summary.csv")
+    assert sorted(summary.arch) == ["mnv3s_b4", "mnv3s_b8", "tiny"]
+    assert {"mean_macro_f1", "mean_auc", "mean_sensitivity", "mean_specificity"} <= set(summary)
+    runs = pd.read_csv(results / "tables/cv_runs.csv")
+    assert len(runs) == 6 and runs.sensitivity.notna().all()
+    selection = json.loads((results / "selection.json").read_text())
+    assert selection["metric"] == "mean_macro_f1"
+    assert selection["score"] == pytest.approx(summary.mean_macro_f1.max())
+    assert selection["arch"] in set(
+        summary[summary.mean_macro_f1 == summary.mean_macro_f1.max()].arch
+    )
+    # rerun contract: a new batch size trains only its own jobs
+    config["architectures"]["mnv3s"]["batch_sizes"] = [4, 8, 16]
+    jobs = planned_jobs(tmp_path, config)
+    assert {w.get("arch") for rule, w in jobs if rule == "train_cv"} == {"mnv3s_b16"}

@@ -1,0 +1,107 @@
+"""LAB + K-means segmentation (seed 004): the mask isolates an object, the stage is cached
+per dataset and resize reads its output."""
+
+import numpy as np
+import pytest
+from conftest import planned_jobs, run_snakemake
+from PIL import Image
+
+from mobileclf.images import load_rgb
+from mobileclf.segmentation import (
+    SegmentationSettings,
+    rgb_to_lab,
+    segment_rgb,
+    segmentation_stages,
+)
+
+
+def _object_on_background(seed: int = 0, hole: bool = False):
+    """A magenta ellipse (with a small same-colour-as-background hole) on noisy green."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:150, :200]
+    inside = ((yy - 70) / 45) ** 2 + ((xx - 110) / 60) ** 2 < 1
+    image = np.empty((150, 200, 3))
+    image[...] = (50, 150, 70)
+    image[inside] = (190, 50, 150)
+    if hole:
+        image[(yy - 70) ** 2 + (xx - 110) ** 2 < 5**2] = (50, 150, 70)
+    image += rng.normal(0, 14, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8), inside
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+def test_lab_conversion_reference_values():
+    lab = rgb_to_lab(np.array([[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 0, 255]], np.uint8))
+    assert lab[0] == pytest.approx([100, 0, 0], abs=1e-3)
+    assert lab[1] == pytest.approx([0, 0, 0], abs=1e-6)
+    assert lab[2] == pytest.approx([53.24, 80.09, 67.20], abs=0.01)  # sRGB red, D65
+    assert lab[3] == pytest.approx([32.30, 79.19, -107.86], abs=0.01)
+
+
+@pytest.mark.parametrize("foreground", ["not_border", "most_chromatic"])
+def test_mask_isolates_a_synthetic_object(foreground):
+    image, inside = _object_on_background(hole=True)
+    settings = SegmentationSettings(clusters=2, foreground=foreground, close_radius=1)
+    masked, status = segment_rgb(image, settings)
+    assert status == "ok" and masked.shape == image.shape
+    kept = masked.any(axis=-1)
+    assert _iou(kept, inside) > 0.97
+    # background is black, the object keeps its original pixels
+    assert (masked[~kept] == 0).all()
+    assert (masked[kept & inside] == image[kept & inside]).all()
+
+
+def test_cleaning_removes_specks_and_fills_holes():
+    image, inside = _object_on_background(seed=1, hole=True)
+    image[5:7, 5:7] = (190, 50, 150)  # a 2x2 speck of object colour in the background
+    stages = segmentation_stages(image, SegmentationSettings(clusters=2, close_radius=1))
+    raw, cleaned = stages["mask"], stages["cleaned"]
+    assert raw[5:7, 5:7].all() and not cleaned[5:7, 5:7].any()  # opening removed the speck
+    assert not raw[70, 110] and cleaned[70, 110]  # the hole inside the object is filled
+    assert _iou(cleaned, inside) > _iou(raw, inside)
+    assert set(stages) >= {"rgb", "lab", "clusters", "mask", "cleaned", "masked"}
+
+
+def test_empty_mask_keeps_the_image_and_says_so():
+    flat = np.full((40, 40, 3), 90, dtype=np.uint8)
+    masked, status = segment_rgb(flat, SegmentationSettings(clusters=2))
+    assert status == "empty_mask"
+    assert (masked == flat).all()
+
+
+def test_large_images_are_segmented_at_work_size_and_masked_at_full_size():
+    small, inside = _object_on_background(seed=2)
+    big = np.asarray(Image.fromarray(small).resize((800, 600), Image.Resampling.NEAREST))
+    big_inside = np.asarray(Image.fromarray(inside).resize((800, 600), Image.Resampling.NEAREST))
+    stages = segmentation_stages(big, SegmentationSettings(clusters=2, work_size=200))
+    assert stages["cleaned"].shape == (150, 200)
+    assert stages["masked"].shape == big.shape
+    assert _iou(stages["masked"].any(-1), big_inside) > 0.95
+
+
+@pytest.mark.slow
+def test_segmentation_stage_feeds_resize_and_reruns_only_downstream(tmp_path, tiny_config):
+    config = tiny_config
+    config["datasets"]["tiny"]["segmentation"] = {"enabled": True, "clusters": 2}
+    targets = ["results/tiny/arrays/16.npy", "results/tiny/plots/segmentation.png"]
+    run_snakemake(tmp_path, config, *targets)
+    manifest = (tmp_path / "results/tiny/manifest.csv").read_text().splitlines()
+    first = manifest[1].split(",")[0]
+    original = load_rgb(tmp_path / "results/tiny/demo_data" / first).rgb
+    segmented = load_rgb(tmp_path / "results/tiny/segmented" / first).rgb
+    assert segmented.shape == original.shape
+    background = ~segmented.any(-1)
+    assert 0.05 < background.mean() < 0.95  # part of each image was masked out...
+    assert (segmented[~background] == original[~background]).all()  # ...the rest kept
+    table = (tmp_path / "results/tiny/tables/segmentation.csv").read_text()
+    assert table.startswith("path,label,status,foreground")
+    assert Image.open(tmp_path / "results/tiny/plots/segmentation.png").size[0] > 600
+    arrays = np.load(tmp_path / "results/tiny/arrays/16.npy")
+    assert (arrays.reshape(len(arrays), -1, 3).max(-1) == 0).mean() > 0.05
+    # rerun contract: a segmentation setting reruns segment and resize, not ingest
+    config["datasets"]["tiny"]["segmentation"]["clusters"] = 3
+    rules = [rule for rule, _ in planned_jobs(tmp_path, config, *targets)]
+    assert sorted(rules) == ["resize", "segment"]

@@ -1,0 +1,22 @@
+# Transfer-learning backbones: ImageNet weights are downloaded once per architecture and
+# size into Keras' cache, on the machine running Snakemake (local rule: cluster nodes
+# often have no internet), before any training job needs them.
+
+
+localrules:
+    fetch_imagenet,
+
+
+rule fetch_imagenet:
+    output:
+        out="results/_imagenet/{arch}/{size}.json",
+    log:
+        "logs/fetch_imagenet/{arch}/{size}.log",
+    conda:
+        "../../envs/train.yaml"
+    resources:
+        mem_mb=backbone_mem_mb,
+    params:
+        backbone=get_backbone_spec,
+    script:
+        "../../scripts/fetch_imagenet.py"

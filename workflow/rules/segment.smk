@@ -1,0 +1,26 @@
+# Optional stage 2b: LAB + K-means segmentation (seed 004) of every accepted image, once
+# per dataset; resize then reads the masked copies (datasets.<name>.segmentation.enabled).
+
+
+rule segment:
+    input:
+        manifest="results/{dataset}/manifest.csv",
+    output:
+        images=directory("results/{dataset}/segmented"),
+        table="results/{dataset}/tables/segmentation.csv",
+        figure=report(
+            "results/{dataset}/plots/segmentation.png",
+            caption="../report/segmentation.rst",
+            category="Preprocessing",
+        ),
+    log:
+        "logs/segment/{dataset}.log",
+    benchmark:
+        "benchmarks/segment/{dataset}.tsv"
+    conda:
+        "../../envs/segment.yaml"
+    params:
+        root=get_dataset_root,
+        options=get_segmentation_options,
+    script:
+        "../../scripts/segment.py"
