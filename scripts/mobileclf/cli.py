@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from mobileclf.images import ImageRejected
 from mobileclf.ingest import IngestError
+from mobileclf.mobile import MobileInputError
 from mobileclf.selection import SelectionError
 from mobileclf.datasets import DataMismatch
 from mobileclf.splits import SplitError
@@ -26,6 +27,7 @@ class UserError(Exception):
 
 
 USER_ERRORS = (UserError, DataMismatch, IngestError, SplitError, SelectionError, ImageRejected)
+USER_ERRORS += (MobileInputError,)
 
 
 def json_arg(text: str) -> object:

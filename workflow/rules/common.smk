@@ -138,4 +138,139 @@ def get_final_outputs():
             f"results/{dataset}/tables/cv_summary.md",
             f"results/{dataset}/plots/cv_heatmap.png",
         ]
+        outputs += [f"results/{dataset}/report.html", f"results/{dataset}/report.md"]
+    if len(DATASETS) > 1:
+        outputs.append("results/index.html")
     return outputs
+
+
+# --- mobile emulation, latency and the report (workflow/rules/mobile.smk) -------------
+
+MOBILE = config.get("mobile", {})
+MOBILE_VARIANTS = list(
+    config.get("export", {}).get("variants", ["float32", "dynamic", "int8", "float16"])
+)
+MOBILE_SEVERITIES = list(range(len(MOBILE.get("camera_levels", [{}]))))
+
+
+wildcard_constraints:
+    variant=_alternatives(["keras", *MOBILE_VARIANTS]),
+    severity=r"\d+",
+
+
+def get_mobile_model(wildcards):
+    """The Keras "computer" model or one exported TFLite file."""
+    if wildcards.variant == "keras":
+        return f"results/{wildcards.dataset}/final/model.keras"
+    return f"results/{wildcards.dataset}/deploy/model_{wildcards.variant}.tflite"
+
+
+def get_mobile_reference_options(wildcards):
+    """Training resize rule (computer path), decode limits, phone-test draw."""
+    ingest = config["datasets"][wildcards.dataset].get("ingest", {})
+    return as_json(
+        {
+            "mode": config["resize"].get("mode", "stretch"),
+            "resample": config["resize"].get("resample", "bilinear"),
+            "max_pixels": ingest.get("max_pixels", 100_000_000),
+            "oversize": ingest.get("oversize", "reject"),
+            "phone_test_per_class": MOBILE.get("phone_test_per_class", 5),
+            "seed": config.get("seed", 42),
+        }
+    )
+
+
+def get_camera_level(wildcards):
+    """One severity level only: editing level 2 reruns level 2's emulation alone."""
+    ingest = config["datasets"][wildcards.dataset].get("ingest", {})
+    return as_json(
+        {
+            "conditions": MOBILE.get("camera_levels", [{}])[int(wildcards.severity)],
+            "sensor_orientation": MOBILE.get("sensor_orientation", 90),
+            "max_pixels": ingest.get("max_pixels", 100_000_000),
+            "oversize": ingest.get("oversize", "reject"),
+            "seed": config.get("seed", 42),
+        }
+    )
+
+
+def get_camera_inputs(wildcards):
+    return expand(
+        "results/{dataset}/mobile/inputs/camera_{severity}.npy",
+        dataset=wildcards.dataset,
+        severity=MOBILE_SEVERITIES,
+    )
+
+
+def get_camera_examples(wildcards):
+    return expand(
+        "results/{dataset}/mobile/inputs/camera_{severity}_examples.npz",
+        dataset=wildcards.dataset,
+        severity=MOBILE_SEVERITIES,
+    )
+
+
+def get_mobile_predictions(wildcards):
+    return expand(
+        "results/{dataset}/mobile/predictions/{variant}.csv",
+        dataset=wildcards.dataset,
+        variant=["keras", *MOBILE_VARIANTS],
+    )
+
+
+def get_deploy_models(wildcards):
+    return expand(
+        "results/{dataset}/deploy/model_{variant}.tflite",
+        dataset=wildcards.dataset,
+        variant=MOBILE_VARIANTS,
+    )
+
+
+def get_verdict_options(wildcards):
+    """Thresholds, plus the generators (the verdict checks whether the selected one
+    augments brightness and rotation)."""
+    return as_json(
+        {
+            "thresholds": MOBILE.get(
+                "thresholds",
+                {"gallery_accuracy": 0.85, "camera_accuracy": 0.8, "camera_severity": 1},
+            ),
+            "generators": config["generators"],
+        }
+    )
+
+
+def get_latency_options(wildcards):
+    return as_json(MOBILE.get("latency", {}))
+
+
+def mobile_latency_threads(wildcards):
+    """Reserve as many cores as the largest thread count measured (capped by --cores),
+    so no other job competes with the timing."""
+    wanted = max(MOBILE.get("latency", {}).get("threads", [1, 4]))
+    return min(wanted, workflow.cores) if workflow.cores else wanted
+
+
+def get_report_inputs(wildcards):
+    """Everything the report shows; reduction.json only when that stage is in the DAG."""
+    d = wildcards.dataset
+    inputs = {
+        "manifest": f"results/{d}/manifest.csv",
+        "splits": f"results/{d}/splits.csv",
+        "labels": f"results/{d}/labels.txt",
+        "cv_summary": f"results/{d}/tables/cv_summary.csv",
+        "cv_heatmap": f"results/{d}/plots/cv_heatmap.png",
+        "selection": f"results/{d}/selection.json",
+        "export": f"results/{d}/tables/export.csv",
+        "final_metrics": f"results/{d}/final/metrics.json",
+        "spec": f"results/{d}/final/spec.json",
+        "mobile": f"results/{d}/tables/mobile.csv",
+        "phone_test": f"results/{d}/tables/phone_test.csv",
+        "latency": f"results/{d}/tables/latency.csv",
+        "robustness": f"results/{d}/plots/mobile_robustness.png",
+        "contact_sheet": f"results/{d}/plots/camera_contact_sheet.png",
+        "verdict": f"results/{d}/verdict.json",
+    }
+    if config.get("reduction", {}).get("enabled"):
+        inputs["reduction"] = f"results/{d}/reduction.json"
+    return inputs

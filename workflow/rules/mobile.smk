@@ -1,0 +1,175 @@
+# Stage 7: mobile-emulated testing (gallery and live-camera paths), latency, the verdict
+# and the report. Reads the final model and the deploy files of the export stage.
+
+
+rule mobile_reference_inputs:
+    input:
+        splits="results/{dataset}/splits.csv",
+        labels="results/{dataset}/labels.txt",
+        spec="results/{dataset}/final/spec.json",
+    output:
+        holdout="results/{dataset}/mobile/holdout.csv",
+        computer="results/{dataset}/mobile/inputs/computer.npy",
+        gallery="results/{dataset}/mobile/inputs/gallery.npy",
+    params:
+        root=get_dataset_root,
+        options=get_mobile_reference_options,
+    log:
+        "logs/mobile_reference_inputs/{dataset}.log",
+    benchmark:
+        "benchmarks/mobile_reference_inputs/{dataset}.tsv"
+    shell:
+        "{PYTHON} {SCRIPTS}/mobile_inputs.py reference --splits {input.splits}"
+        " --labels {input.labels} --spec {input.spec} --root {params.root:q}"
+        " --options {params.options:q} --holdout {output.holdout}"
+        " --computer {output.computer} --gallery {output.gallery} > {log} 2>&1"
+
+
+rule mobile_camera_inputs:
+    input:
+        holdout="results/{dataset}/mobile/holdout.csv",
+        spec="results/{dataset}/final/spec.json",
+    output:
+        inputs="results/{dataset}/mobile/inputs/camera_{severity}.npy",
+        examples="results/{dataset}/mobile/inputs/camera_{severity}_examples.npz",
+    params:
+        root=get_dataset_root,
+        options=get_camera_level,
+    log:
+        "logs/mobile_camera_inputs/{dataset}/{severity}.log",
+    benchmark:
+        "benchmarks/mobile_camera_inputs/{dataset}/{severity}.tsv"
+    shell:
+        "{PYTHON} {SCRIPTS}/mobile_inputs.py camera --holdout {input.holdout}"
+        " --spec {input.spec} --root {params.root:q} --severity {wildcards.severity}"
+        " --options {params.options:q} --out {output.inputs}"
+        " --examples {output.examples} > {log} 2>&1"
+
+
+rule mobile_predict:
+    input:
+        model=get_mobile_model,
+        metadata="results/{dataset}/deploy/metadata.json",
+        holdout="results/{dataset}/mobile/holdout.csv",
+        computer="results/{dataset}/mobile/inputs/computer.npy",
+        gallery="results/{dataset}/mobile/inputs/gallery.npy",
+        camera=get_camera_inputs,
+    output:
+        "results/{dataset}/mobile/predictions/{variant}.csv",
+    log:
+        "logs/mobile_predict/{dataset}/{variant}.log",
+    benchmark:
+        "benchmarks/mobile_predict/{dataset}/{variant}.tsv"
+    shell:
+        "{PYTHON} {SCRIPTS}/mobile_predict.py --variant {wildcards.variant}"
+        " --model {input.model} --metadata {input.metadata} --holdout {input.holdout}"
+        " --computer {input.computer} --gallery {input.gallery} --camera {input.camera}"
+        " --out {output} > {log} 2>&1"
+
+
+rule mobile_tables:
+    input:
+        predictions=get_mobile_predictions,
+        labels="results/{dataset}/labels.txt",
+        spec="results/{dataset}/final/spec.json",
+        cv_summary="results/{dataset}/tables/cv_summary.csv",
+        models=get_deploy_models,
+        camera=get_camera_inputs,
+        examples=get_camera_examples,
+        holdout="results/{dataset}/mobile/holdout.csv",
+    output:
+        table=report(
+            "results/{dataset}/tables/mobile.csv",
+            caption="../report/mobile_table.rst",
+            category="Mobile testing",
+        ),
+        phone_test=report(
+            "results/{dataset}/tables/phone_test.csv",
+            caption="../report/phone_test.rst",
+            category="Mobile testing",
+        ),
+        robustness=report(
+            "results/{dataset}/plots/mobile_robustness.png",
+            caption="../report/mobile_robustness.rst",
+            category="Mobile testing",
+        ),
+        contact_sheet=report(
+            "results/{dataset}/plots/camera_contact_sheet.png",
+            caption="../report/camera_contact_sheet.rst",
+            category="Mobile testing",
+        ),
+        verdict=report(
+            "results/{dataset}/verdict.json",
+            caption="../report/verdict.rst",
+            category="Verdict",
+        ),
+    params:
+        positive=get_positive_class,
+        options=get_verdict_options,
+    log:
+        "logs/mobile_tables/{dataset}.log",
+    shell:
+        "{PYTHON} {SCRIPTS}/mobile_tables.py --dataset {wildcards.dataset}"
+        " --predictions {input.predictions} --labels {input.labels} --spec {input.spec}"
+        " --cv-summary {input.cv_summary} --models {input.models} --camera {input.camera}"
+        " --examples {input.examples} --holdout {input.holdout}"
+        " --positive-class {params.positive:q} --options {params.options:q}"
+        " --table {output.table} --phone-test {output.phone_test}"
+        " --robustness {output.robustness} --contact-sheet {output.contact_sheet}"
+        " --verdict {output.verdict} > {log} 2>&1"
+
+
+rule mobile_latency:
+    input:
+        get_deploy_models,
+    output:
+        report(
+            "results/{dataset}/tables/latency.csv",
+            caption="../report/latency.rst",
+            category="Mobile testing",
+        ),
+    params:
+        options=get_latency_options,
+    threads: mobile_latency_threads
+    log:
+        "logs/mobile_latency/{dataset}.log",
+    benchmark:
+        "benchmarks/mobile_latency/{dataset}.tsv"
+    shell:
+        "{PYTHON} {SCRIPTS}/measure_latency.py --models {input}"
+        " --options {params.options:q} --out {output} > {log} 2>&1"
+
+
+rule report:
+    input:
+        unpack(get_report_inputs),
+    output:
+        html=report(
+            "results/{dataset}/report.html",
+            caption="../report/report.rst",
+            category="Report",
+        ),
+        markdown="results/{dataset}/report.md",
+    log:
+        "logs/report/{dataset}.log",
+    shell:
+        "{PYTHON} {SCRIPTS}/make_report.py --dataset {wildcards.dataset}"
+        " --results results/{wildcards.dataset} --benchmarks benchmarks"
+        " --html {output.html} --markdown {output.markdown} > {log} 2>&1"
+
+
+rule report_index:
+    input:
+        html=expand("results/{dataset}/report.html", dataset=DATASETS),
+        verdicts=expand("results/{dataset}/verdict.json", dataset=DATASETS),
+    output:
+        report(
+            "results/index.html",
+            caption="../report/index.rst",
+            category="Report",
+        ),
+    log:
+        "logs/report_index/all.log",
+    shell:
+        "{PYTHON} {SCRIPTS}/make_report.py --index --verdicts {input.verdicts}"
+        " --html {output} > {log} 2>&1"
