@@ -43,7 +43,7 @@ def main(args) -> None:
         def predict(images: np.ndarray) -> np.ndarray:
             return predict_keras(args.model, images)
     else:
-        mean, std = app_normalization(json.loads(Path(args.metadata).read_text()))
+        mean, std = app_normalization(json.loads(Path(args.metadata).read_text()), args.variant)
         logging.getLogger("predict").info("app NormalizeOp mean=%s std=%s", mean, std)
 
         def predict(images: np.ndarray) -> np.ndarray:

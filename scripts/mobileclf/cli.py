@@ -14,12 +14,16 @@ import logging
 import sys
 from collections.abc import Callable
 
+from mobileclf.convert import ConversionError
+from mobileclf.datasets import DataMismatch
+from mobileclf.final import FinalSpecError
 from mobileclf.images import ImageRejected
 from mobileclf.ingest import IngestError
 from mobileclf.mobile import MobileInputError
 from mobileclf.selection import SelectionError
-from mobileclf.datasets import DataMismatch
 from mobileclf.splits import SplitError
+from mobileclf.tflite_metadata import MetadataError
+from mobileclf.verify_tflite import VerificationError
 
 
 class UserError(Exception):
@@ -27,6 +31,7 @@ class UserError(Exception):
 
 
 USER_ERRORS = (UserError, DataMismatch, IngestError, SplitError, SelectionError, ImageRejected)
+USER_ERRORS += (ConversionError, FinalSpecError, MetadataError, VerificationError)
 USER_ERRORS += (MobileInputError,)
 
 

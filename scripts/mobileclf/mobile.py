@@ -65,21 +65,22 @@ def holdout_rows(splits: pd.DataFrame, labels: list[str], per_class: int, seed: 
 # --- inference ------------------------------------------------------------------------
 
 
-def app_normalization(metadata: dict) -> tuple[list[float], list[float]]:
-    """The app's ``NormalizeOp(mean, std)`` from deploy/metadata.json.
+def app_normalization(metadata: dict, variant: str) -> tuple[list[float], list[float]]:
+    """The app's ``NormalizeOp(mean, std)``: what the variant's embedded TFLite metadata says,
+    as read back by the export stage into deploy/metadata.json
+    (``variants.<variant>.input.norm_mean/norm_std``).
 
-    Our models take raw 0..255 pixels and normalise inside the model, so the metadata
-    should say mean 0, std 1; whatever it says is what an app built from it will do.
+    Our models take raw 0..255 pixels and normalise inside the model, so this should be
+    mean 0, std 1; whatever the metadata says is what an app built from it will do.
     """
-    for section in (metadata.get("normalization"), metadata.get("input"), metadata):
-        if isinstance(section, dict) and "mean" in section and "std" in section:
-            return [float(v) for v in np.atleast_1d(section["mean"])], [
-                float(v) for v in np.atleast_1d(section["std"])
-            ]
-    raise MobileInputError(
-        "deploy/metadata.json has no input mean/std (keys 'mean' and 'std', top level or "
-        "under 'normalization'/'input'); rerun the export stage"
-    )
+    entry = metadata.get("variants", {}).get(variant, {}).get("input", {})
+    mean, std = entry.get("norm_mean"), entry.get("norm_std")
+    if mean is None or std is None:
+        raise MobileInputError(
+            f"deploy/metadata.json has no input normalisation for variant {variant!r} "
+            "(variants.<variant>.input.norm_mean/norm_std); rerun the export stage"
+        )
+    return [float(v) for v in np.atleast_1d(mean)], [float(v) for v in np.atleast_1d(std)]
 
 
 def _quantize(real: np.ndarray, detail: dict) -> np.ndarray:

@@ -132,3 +132,21 @@ def check_splits(splits: pd.DataFrame) -> None:
             leaking = per_group[per_group > 1]
             if len(leaking):
                 raise SplitError(f"{column}: group {leaking.index[0]!r} appears in two roles")
+
+
+def final_roles(splits: pd.DataFrame, val_fraction: float, seed: int) -> np.ndarray:
+    """Roles for the final model, independent of the CV folds.
+
+    Every non-holdout image is ``train`` and the holdout stays ``holdout``; with
+    ``val_fraction`` > 0 a stratified (group-aware) part of the non-holdout images becomes
+    ``val``, used for early stopping only.
+    """
+    roles = np.where(splits["set"].to_numpy() == "holdout", "holdout", "train").astype(object)
+    if val_fraction > 0:
+        cv = np.flatnonzero(roles == "train")
+        groups = _group_ids(splits)
+        mask = _split_off(
+            splits.label.to_numpy()[cv], None if groups is None else groups[cv], val_fraction, seed
+        )
+        roles[cv[mask]] = "val"
+    return roles

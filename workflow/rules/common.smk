@@ -28,6 +28,7 @@ wildcard_constraints:
     generator=_alternatives(GENERATORS),
     arch=_alternatives(ARCHS),
     fold=r"\d+",
+    variant=r"float32|dynamic|int8|float16",
 
 
 def as_json(value):
@@ -138,24 +139,160 @@ def get_final_outputs():
             f"results/{dataset}/tables/cv_summary.md",
             f"results/{dataset}/plots/cv_heatmap.png",
         ]
+        outputs += export_outputs(dataset)
         outputs += [f"results/{dataset}/report.html", f"results/{dataset}/report.md"]
     if len(DATASETS) > 1:
         outputs.append("results/index.html")
     return outputs
 
 
+# --- final model and export (workflow/rules/export.smk) ---------------------------------
+
+EXPORT = config.get("export", {})
+VARIANTS = list(EXPORT.get("variants", ["float32", "dynamic", "int8", "float16"]))
+
+
+def reduction_enabled():
+    return bool(config.get("reduction", {}).get("enabled", False))
+
+
+def get_final_spec(wildcards):
+    """What the final model is built from: reduction.json when parameter reduction runs
+    (it carries the reduced layer list), else selection.json (layers from the config).
+    """
+    name = "reduction.json" if reduction_enabled() else "selection.json"
+    return f"results/{wildcards.dataset}/{name}"
+
+
+def get_all_arrays(wildcards):
+    """Every resized array: the chosen size is only known once selection.json exists,
+    and all sizes exist anyway (the CV grid trained on them)."""
+    return expand(
+        "results/{dataset}/arrays/{size}.npy", dataset=wildcards.dataset, size=SIZES
+    )
+
+
+def get_architectures(wildcards):
+    return as_json(config["architectures"])
+
+
+def get_generators(wildcards):
+    return as_json(config["generators"])
+
+
+def get_final_val_fraction(wildcards):
+    """Validation share for early stopping of the final model; 0 when it is off, so that
+    changing split.val_fraction does not retrain a final model that ignores it."""
+    if config["training"].get("early_stopping_patience"):
+        return config.get("split", {}).get("val_fraction", 0.1)
+    return 0.0
+
+
+def get_final_seed(wildcards):
+    return int(config.get("seed", 42))
+
+
+def get_calibration_images(wildcards):
+    """int8 calibration sample size; other variants ignore it (so it never reruns them)."""
+    return EXPORT.get("calibration_images", 200) if wildcards.variant == "int8" else 0
+
+
+def get_metadata_fields(wildcards):
+    return as_json(EXPORT.get("metadata", {}))
+
+
+def get_export_tolerance(wildcards):
+    return EXPORT.get("tolerance", 1e-4)
+
+
+def get_deploy_models(wildcards):
+    return expand(
+        "results/{dataset}/deploy/model_{variant}.tflite",
+        dataset=wildcards.dataset,
+        variant=VARIANTS,
+    )
+
+
+def get_metadata_read_backs(wildcards):
+    return expand(
+        "results/{dataset}/export/metadata_{variant}.json",
+        dataset=wildcards.dataset,
+        variant=VARIANTS,
+    )
+
+
+def get_resize_for_card(wildcards):
+    """How the app must resize images: the same mode and resampling as training."""
+    return as_json(
+        {
+            "mode": config["resize"].get("mode", "stretch"),
+            "resample": config["resize"].get("resample", "bilinear"),
+        }
+    )
+
+
+def _max_size():
+    return max(SIZES)
+
+
+def final_threads(wildcards):
+    """Like train_threads, for the largest size the selection may pick (unknown at DAG time)."""
+    return (
+        1
+        if _max_size() < 100
+        else min(4, max(1, workflow.cores // 2 if workflow.cores else 2))
+    )
+
+
+def final_mem_mb(wildcards, attempt):
+    """As a CV job at the largest size: the final model trains on ~1/k more images."""
+    size = _max_size()
+    return int(1500 + 0.06 * size * size * attempt) * attempt
+
+
+def final_runtime(wildcards, attempt):
+    """Minutes: one CV job's estimate at the largest size, with margin for the extra fold."""
+    size = _max_size()
+    return (
+        int(15 + size * size * config["training"].get("epochs", 50) / 15000) * attempt
+    )
+
+
+def export_mem_mb(wildcards, attempt):
+    """Conversion/verification load one model and the images of one size."""
+    size = _max_size()
+    return int(2000 + 0.02 * size * size) * attempt
+
+
+def export_runtime(wildcards, attempt):
+    """Minutes; conversion takes seconds, int8 calibration up to a few minutes at 300 px."""
+    return 20 * attempt
+
+
+def export_outputs(dataset):
+    """The deploy bundle of one dataset (final targets)."""
+    return [
+        f"results/{dataset}/final/metrics.json",
+        f"results/{dataset}/tables/export.csv",
+        f"results/{dataset}/deploy/labels.txt",
+        f"results/{dataset}/deploy/metadata.json",
+        f"results/{dataset}/deploy/model_card.md",
+    ] + [f"results/{dataset}/deploy/model_{variant}.tflite" for variant in VARIANTS]
+
+
 # --- mobile emulation, latency and the report (workflow/rules/mobile.smk) -------------
 
 MOBILE = config.get("mobile", {})
-MOBILE_VARIANTS = list(
-    config.get("export", {}).get("variants", ["float32", "dynamic", "int8", "float16"])
-)
 MOBILE_SEVERITIES = list(range(len(MOBILE.get("camera_levels", [{}]))))
 
 
 wildcard_constraints:
-    variant=_alternatives(["keras", *MOBILE_VARIANTS]),
     severity=r"\d+",
+
+
+def mobile_variant_pattern():
+    """mobile_predict also runs the Keras model ("keras") besides the exported files."""
+    return _alternatives(["keras", *VARIANTS])
 
 
 def get_mobile_model(wildcards):
@@ -214,15 +351,7 @@ def get_mobile_predictions(wildcards):
     return expand(
         "results/{dataset}/mobile/predictions/{variant}.csv",
         dataset=wildcards.dataset,
-        variant=["keras", *MOBILE_VARIANTS],
-    )
-
-
-def get_deploy_models(wildcards):
-    return expand(
-        "results/{dataset}/deploy/model_{variant}.tflite",
-        dataset=wildcards.dataset,
-        variant=MOBILE_VARIANTS,
+        variant=["keras", *VARIANTS],
     )
 
 

@@ -56,6 +56,8 @@ rule mobile_predict:
         camera=get_camera_inputs,
     output:
         "results/{dataset}/mobile/predictions/{variant}.csv",
+    wildcard_constraints:
+        variant=mobile_variant_pattern(),
     log:
         "logs/mobile_predict/{dataset}/{variant}.log",
     benchmark:
