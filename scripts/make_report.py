@@ -8,16 +8,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.cli import parser, run  # noqa: E402
-from mobileclf.report import build_sections, render_html, render_index, render_markdown  # noqa: E402
+from mobileclf import atomic
+from mobileclf.cli import parser, run
+from mobileclf.report import build_sections, render_html, render_index, render_markdown
 
 
 def main(args) -> None:
     if args.index:
         verdicts = [json.loads(Path(p).read_text()) for p in args.verdicts]
-        links = [os.path.relpath(Path(p).parent / "report.html", Path(args.html).parent)
-                 for p in args.verdicts]
+        links = [
+            os.path.relpath(Path(p).parent / "report.html", Path(args.html).parent)
+            for p in args.verdicts
+        ]
         atomic.write_text(args.html, render_index(verdicts, links))
         return
     results = Path(args.results)

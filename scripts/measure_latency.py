@@ -7,11 +7,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.cli import json_arg, parser, run  # noqa: E402
-from mobileclf.latency import LatencySettings, measure  # noqa: E402
+from mobileclf import atomic
+from mobileclf.cli import json_arg, parser, run
+from mobileclf.latency import LatencySettings, measure
 
 
 def variant_name(path: str) -> str:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.cli import json_arg, parser, run  # noqa: E402
+from mobileclf import atomic
+from mobileclf.cli import json_arg, parser, run
 
 N_EXAMPLES = 3  # phone-test images shown in the contact sheet
 log = logging.getLogger("mobile_inputs")
@@ -32,8 +32,9 @@ def reference(args) -> None:
     options = args.options
     size = model_size(args.spec)
     splits = pd.read_csv(args.splits, dtype={"group": str}, keep_default_na=False)
-    holdout = holdout_rows(splits, read_labels(args.labels), options["phone_test_per_class"],
-                           options["seed"])
+    holdout = holdout_rows(
+        splits, read_labels(args.labels), options["phone_test_per_class"], options["seed"]
+    )
     computer = np.empty((len(holdout), size, size, 3), dtype=np.uint8)
     gallery = np.empty_like(computer)
     for i, path in enumerate(holdout.path):
@@ -41,8 +42,14 @@ def reference(args) -> None:
         computer[i] = to_square(rgb, size, options["mode"], options["resample"])
         gallery[i] = gallery_input(rgb, size)
     difference = np.abs(computer.astype(int) - gallery.astype(int)).mean()
-    log.info("%d holdout images at %d px (%d in the phone test); mean |computer - gallery| = %.2f grey levels",
-             len(holdout), size, holdout.phone_test.sum(), difference)
+    log.info(
+        "%d holdout images at %d px (%d in the phone test); mean |computer - gallery| = "
+        "%.2f grey levels",
+        len(holdout),
+        size,
+        holdout.phone_test.sum(),
+        difference,
+    )
     atomic.write_with(args.holdout, lambda p: holdout.to_csv(p, index=False))
     atomic.write_npy(args.computer, computer)
     atomic.write_npy(args.gallery, gallery)

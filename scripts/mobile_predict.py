@@ -9,12 +9,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.cli import parser, run  # noqa: E402
-from mobileclf.mobile import (  # noqa: E402
+from mobileclf import atomic
+from mobileclf.cli import parser, run
+from mobileclf.mobile import (
     KERAS,
     app_normalization,
     predict_keras,
@@ -55,8 +55,13 @@ def main(args) -> None:
         probabilities = predict(images)
         frame = prediction_frame(holdout, args.variant, path, severity, probabilities)
         accuracy = float((frame.predicted == frame.y).mean())
-        logging.getLogger("predict").info("%s %s %s: accuracy %.3f", args.variant, path,
-                                          "" if severity is None else severity, accuracy)
+        logging.getLogger("predict").info(
+            "%s %s %s: accuracy %.3f",
+            args.variant,
+            path,
+            "" if severity is None else severity,
+            accuracy,
+        )
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     atomic.write_with(args.out, lambda p: table.to_csv(p, index=False))

@@ -143,7 +143,9 @@ def crop_or_pad_center(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
-def template_preprocess(sensor_frame: np.ndarray, size: int, sensor_orientation: int = 90) -> np.ndarray:
+def template_preprocess(
+    sensor_frame: np.ndarray, size: int, sensor_orientation: int = 90
+) -> np.ndarray:
     """The template's ``loadImage``: crop to min side, nearest resize, ``Rot90Op(k)``."""
     side = min(sensor_frame.shape[:2])
     cropped = crop_or_pad_center(sensor_frame, side, side)
@@ -166,12 +168,15 @@ def _background(rng: np.random.Generator) -> np.ndarray:
     yy, xx = np.mgrid[0:FRAME_HEIGHT, 0:FRAME_WIDTH]
     yy, xx = yy / FRAME_HEIGHT - 0.5, xx / FRAME_WIDTH - 0.5
     coarse = rng.normal(0, 12, (FRAME_HEIGHT // 32 + 1, FRAME_WIDTH // 32 + 1, 3))
-    texture = np.asarray(
-        Image.fromarray(np.clip(coarse + 128, 0, 255).astype(np.uint8)).resize(
-            (FRAME_WIDTH, FRAME_HEIGHT), Image.Resampling.BICUBIC
-        ),
-        dtype=np.float64,
-    ) - 128
+    texture = (
+        np.asarray(
+            Image.fromarray(np.clip(coarse + 128, 0, 255).astype(np.uint8)).resize(
+                (FRAME_WIDTH, FRAME_HEIGHT), Image.Resampling.BICUBIC
+            ),
+            dtype=np.float64,
+        )
+        - 128
+    )
     return base + yy[..., None] * tilt[0] + xx[..., None] * tilt[1] + texture
 
 
@@ -186,11 +191,17 @@ def _place_picture(
     if (new_w, new_h) != (w, h):
         picture = picture.resize((new_w, new_h), Image.Resampling.BILINEAR)
     mask = Image.new("L", picture.size, 255)
-    angle = float(rng.uniform(-conditions.rotation, conditions.rotation)) if conditions.rotation else 0.0
+    angle = (
+        float(rng.uniform(-conditions.rotation, conditions.rotation))
+        if conditions.rotation
+        else 0.0
+    )
     if angle:
         picture = picture.rotate(angle, Image.Resampling.BILINEAR, expand=True)
         mask = mask.rotate(angle, Image.Resampling.BILINEAR, expand=True)
-    shift = rng.uniform(-conditions.offset, conditions.offset, 2) if conditions.offset else np.zeros(2)
+    shift = (
+        rng.uniform(-conditions.offset, conditions.offset, 2) if conditions.offset else np.zeros(2)
+    )
     left = (FRAME_WIDTH - picture.size[0]) // 2 + round(shift[0] * FRAME_WIDTH)
     top = (FRAME_HEIGHT - picture.size[1]) // 2 + round(shift[1] * FRAME_HEIGHT)
     canvas = Image.new("RGB", (FRAME_WIDTH, FRAME_HEIGHT))
@@ -254,7 +265,9 @@ def camera_frame(
         out = rgb_to_nv21_to_rgb(out)
     if conditions.jpeg_quality is not None:
         buffer = io.BytesIO()
-        Image.fromarray(out).save(buffer, format="JPEG", quality=int(conditions.jpeg_quality), subsampling=0)
+        Image.fromarray(out).save(
+            buffer, format="JPEG", quality=int(conditions.jpeg_quality), subsampling=0
+        )
         out = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), dtype=np.uint8)
     return out
 
@@ -268,7 +281,9 @@ def camera_input(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The live-camera path for one image: (model input size×size uint8, upright frame)."""
     frame = camera_frame(rgb, conditions, rng)
-    return template_preprocess(to_sensor(frame, sensor_orientation), size, sensor_orientation), frame
+    return template_preprocess(
+        to_sensor(frame, sensor_orientation), size, sensor_orientation
+    ), frame
 
 
 def normalize(batch: np.ndarray, mean: list[float] | float, std: list[float] | float) -> np.ndarray:

@@ -5,7 +5,8 @@ process after loading the model and running it, minus its peak before loading, i
 memory the model costs (weights, arena, XNNPACK packing); in a shared process the
 peak of earlier work would hide it. The import of the runtime sets the high-water mark
 first, so for kilobyte models the peak delta is 0 and the resident delta
-(``rss_delta_mb``, current RSS after the runs minus before loading) is the better figure. The figures are for this computer's CPU: a phone is
+(``rss_delta_mb``, current RSS after the runs minus before loading) is the better figure.
+The figures are for this computer's CPU: a phone is
 typically several times slower, but the ratios between variants carry over.
 """
 
@@ -108,9 +109,13 @@ def measure(model_path: str | Path, settings: LatencySettings) -> list[dict]:
             f"print(json.dumps(_measure({str(model_path)!r}, {threads}, {settings.warmup}, "
             f"{settings.runs})))"
         )
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=False
+        )
         if result.returncode != 0:
-            raise RuntimeError(f"latency measurement of {model_path} failed:\n{result.stderr[-2000:]}")
+            raise RuntimeError(
+                f"latency measurement of {model_path} failed:\n{result.stderr[-2000:]}"
+            )
         row = json.loads(result.stdout.strip().splitlines()[-1])
         row["model_bytes"] = os.path.getsize(model_path)
         row["cpu_count"] = os.cpu_count()

@@ -29,8 +29,16 @@ log = logging.getLogger(__name__)
 KERAS = "keras"
 PATHS = ("computer", "gallery", "camera")
 TABLE_COLUMNS = [
-    "subset", "variant", "path", "severity", "n_images", "accuracy", "macro_f1",
-    "sensitivity", "specificity", "drop_vs_computer",
+    "subset",
+    "variant",
+    "path",
+    "severity",
+    "n_images",
+    "accuracy",
+    "macro_f1",
+    "sensitivity",
+    "specificity",
+    "drop_vs_computer",
 ]
 
 
@@ -41,7 +49,9 @@ class MobileInputError(Exception):
 # --- which images ---------------------------------------------------------------------
 
 
-def holdout_rows(splits: pd.DataFrame, labels: list[str], per_class: int, seed: int) -> pd.DataFrame:
+def holdout_rows(
+    splits: pd.DataFrame, labels: list[str], per_class: int, seed: int
+) -> pd.DataFrame:
     """Holdout images with their class index and the paper-style phone test flag.
 
     The phone test takes ``per_class`` images per class, ranked by a seeded hash of
@@ -101,7 +111,11 @@ def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
 
 
 def predict_tflite(
-    model_path: str | Path, images: np.ndarray, mean: list[float], std: list[float], threads: int = 1
+    model_path: str | Path,
+    images: np.ndarray,
+    mean: list[float],
+    std: list[float],
+    threads: int = 1,
 ) -> np.ndarray:
     """Class probabilities from a TFLite file in the LiteRT interpreter, one image per call
     (as the apps do); uint8/int8 inputs get the app's normalised value quantised by the
@@ -134,7 +148,9 @@ def predict_keras(model_path: str | Path, images: np.ndarray) -> np.ndarray:
     import keras
 
     model = keras.saving.load_model(model_path, compile=False)
-    return np.asarray(model.predict(images.astype(np.float32), batch_size=32, verbose=0), dtype=np.float64)
+    return np.asarray(
+        model.predict(images.astype(np.float32), batch_size=32, verbose=0), dtype=np.float64
+    )
 
 
 def prediction_frame(
@@ -162,21 +178,32 @@ def mobile_table(predictions: pd.DataFrame, labels: list[str], positive_index: i
     prob_columns = [f"prob_{k}" for k in range(len(labels))]
     rows = []
     keys = ["variant", "path", "severity"]
-    for subset, part in (("holdout", predictions), ("phone_test", predictions[predictions.phone_test])):
+    for subset, part in (
+        ("holdout", predictions),
+        ("phone_test", predictions[predictions.phone_test]),
+    ):
         for (variant, path, severity), group in part.groupby(keys, sort=False, dropna=False):
             metrics = classification_metrics(
                 group.y.to_numpy(), group[prob_columns].to_numpy(), labels, positive_index
             )
-            rows.append(dict(
-                subset=subset, variant=variant, path=path,
-                severity=None if pd.isna(severity) else int(severity),
-                n_images=metrics["n_images"], accuracy=metrics["accuracy"],
-                macro_f1=metrics["macro_f1"], sensitivity=metrics.get("sensitivity"),
-                specificity=metrics.get("specificity"),
-            ))
+            rows.append(
+                dict(
+                    subset=subset,
+                    variant=variant,
+                    path=path,
+                    severity=None if pd.isna(severity) else int(severity),
+                    n_images=metrics["n_images"],
+                    accuracy=metrics["accuracy"],
+                    macro_f1=metrics["macro_f1"],
+                    sensitivity=metrics.get("sensitivity"),
+                    specificity=metrics.get("specificity"),
+                )
+            )
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS[:-1])
     table["severity"] = table.severity.astype("Int64")
-    baseline = table[(table.variant == KERAS) & (table.path == "computer")].set_index("subset").accuracy
+    baseline = (
+        table[(table.variant == KERAS) & (table.path == "computer")].set_index("subset").accuracy
+    )
     if baseline.empty:
         raise MobileInputError("no Keras predictions on the computer path: the baseline is missing")
     table["drop_vs_computer"] = table.subset.map(baseline) - table.accuracy
@@ -196,11 +223,11 @@ def camera_drop_table(table: pd.DataFrame, subset: str = "holdout") -> pd.DataFr
     for variant, group in part.groupby("variant", sort=False):
         row: dict = {"variant": variant}
         for item in group.itertuples():
-            column = item.path if item.path != "camera" else f"camera_s{item.severity}"
+            column = item.path if item.path != "camera" else f"camera_s{int(item.severity)}"
             row[column] = item.accuracy
         computer = row.get("computer", np.nan)
         for item in group[group.path == "camera"].itertuples():
-            row[f"drop_s{item.severity}"] = computer - item.accuracy
+            row[f"drop_s{int(item.severity)}"] = computer - item.accuracy
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -222,13 +249,17 @@ def plot_robustness(table: pd.DataFrame, path: str | Path, title: str) -> None:
     for index, (variant, group) in enumerate(part.groupby("variant", sort=False)):
         colour = colours[index % len(colours)]
         camera = group[group.path == "camera"].sort_values("severity")
-        axis.plot(camera.severity.astype(int), 100 * camera.accuracy, "o-", color=colour, label=variant)
+        axis.plot(
+            camera.severity.astype(int), 100 * camera.accuracy, "o-", color=colour, label=variant
+        )
         for path, marker, x in (("computer", "s", -1.0), ("gallery", "^", -0.5)):
             value = group[group.path == path].accuracy
             if len(value):
                 axis.plot([x], [100 * value.iloc[0]], marker, color=colour, markersize=7)
     severities = sorted(part[part.path == "camera"].severity.dropna().astype(int).unique())
-    axis.set_xticks([-1, -0.5, *severities], ["computer", "gallery", *[f"camera\n{s}" for s in severities]])
+    axis.set_xticks(
+        [-1, -0.5, *severities], ["computer", "gallery", *[f"camera\n{s}" for s in severities]]
+    )
     axis.set_ylim(0, 102)
     axis.set_ylabel("holdout accuracy (%)")
     axis.set_xlabel("input path (camera: severity, 0 = picture fills the frame)")

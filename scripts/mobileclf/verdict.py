@@ -45,11 +45,17 @@ def decide(
     for variant in variants:
         gallery = _accuracy(table, variant, "gallery")
         camera = _accuracy(table, variant, "camera", severity)
-        evidence.append(dict(
-            variant=variant, bytes=model_bytes.get(variant),
-            computer=_accuracy(table, variant, "computer"), gallery=gallery, camera=camera,
-            passes_gallery=bool(gallery >= gallery_min), passes_camera=bool(camera >= camera_min),
-        ))
+        evidence.append(
+            dict(
+                variant=variant,
+                bytes=model_bytes.get(variant),
+                computer=_accuracy(table, variant, "computer"),
+                gallery=gallery,
+                camera=camera,
+                passes_gallery=bool(gallery >= gallery_min),
+                passes_camera=bool(camera >= camera_min),
+            )
+        )
     passing = [e for e in evidence if e["passes_gallery"] and e["passes_camera"]]
     recommended = min(passing, key=lambda e: e["bytes"] or 0)["variant"] if passing else None
     best_gallery = max((e["gallery"] for e in evidence), default=math.nan)
@@ -65,13 +71,25 @@ def decide(
         "deployable": recommended is not None,
         "recommended_variant": recommended,
         "summary": summary,
-        "thresholds": {"gallery_accuracy": gallery_min, "camera_accuracy": camera_min,
-                       "camera_severity": severity},
+        "thresholds": {
+            "gallery_accuracy": gallery_min,
+            "camera_accuracy": camera_min,
+            "camera_severity": severity,
+        },
         "computer_accuracy_keras": baseline,
         "evidence": evidence,
         "camera_by_severity": _camera_curve(table),
-        "next_steps": next_steps(table, evidence, baseline, gallery_min, camera_min, severity,
-                                 selection, generator, cv_summary),
+        "next_steps": next_steps(
+            table,
+            evidence,
+            baseline,
+            gallery_min,
+            camera_min,
+            severity,
+            selection,
+            generator,
+            cv_summary,
+        ),
     }
 
 
@@ -105,10 +123,17 @@ def next_steps(
     size = int(selection.get("size", 0))
     float_variant = next((e for e in evidence if e["variant"] == "float32"), evidence[0])
     if baseline < gallery_min:
-        steps.append(dict(action="bigger model or more data", because=(
-            f"the Keras model reaches only {baseline:.0%} on the holdout on the computer, below "
-            f"the gallery threshold {gallery_min:.0%}: no phone path can do better than this"
-        )))
+        steps.append(
+            dict(
+                action="bigger model or more data",
+                because=(
+                    f"the Keras model reaches only {baseline:.0%} on the holdout on the "
+                    "computer, below "
+                    f"the gallery threshold {gallery_min:.0%}: no phone path can do better "
+                    "than this"
+                ),
+            )
+        )
         if cv_summary is not None and len(cv_summary):
             ranked = cv_summary.sort_values("mean_accuracy", ascending=False)
             top = ranked.iloc[0]
@@ -120,36 +145,68 @@ def next_steps(
     for entry in quantized:
         loss = float_variant["computer"] - entry["computer"]
         if loss > 0.02:
-            steps.append(dict(action=f"deploy float16 or float32 instead of {entry['variant']}", because=(
-                f"{entry['variant']} loses {loss:.1%} accuracy against float32 on the same "
-                "computer inputs: quantisation, not the phone, costs this"
-            )))
+            steps.append(
+                dict(
+                    action=f"deploy float16 or float32 instead of {entry['variant']}",
+                    because=(
+                        f"{entry['variant']} loses {loss:.1%} accuracy against float32 on the same "
+                        "computer inputs: quantisation, not the phone, costs this"
+                    ),
+                )
+            )
     gallery_drop = float_variant["computer"] - float_variant["gallery"]
     if gallery_drop > 0.02:
-        steps.append(dict(action="other image size (larger) or match the phone's resizing", because=(
-            f"the gallery path loses {gallery_drop:.1%} against the computer path with the same "
-            f"model: the phone's bilinear scaling without antialiasing differs from the training "
-            f"resize at {size} px; a larger size makes the two agree more closely"
-        )))
+        steps.append(
+            dict(
+                action="other image size (larger) or match the phone's resizing",
+                because=(
+                    f"the gallery path loses {gallery_drop:.1%} against the computer path "
+                    "with the same "
+                    "model: the phone's bilinear scaling without antialiasing differs from "
+                    "the training "
+                    f"resize at {size} px; a larger size makes the two agree more closely"
+                ),
+            )
+        )
     camera = float_variant["camera"]
     camera_drop = float_variant["computer"] - camera
     if camera < camera_min:
         if not _has_photometric_augmentation(generator):
-            steps.append(dict(action="generator with brightness and rotation", because=(
-                f"camera accuracy at severity {severity} is {camera:.0%} ({camera_drop:.1%} below "
-                f"the computer path) and the selected generator {selection.get('generator')!r} has "
-                "no brightness_range/rotation_range: train for the light and tilt the camera adds"
-            )))
+            steps.append(
+                dict(
+                    action="generator with brightness and rotation",
+                    because=(
+                        f"camera accuracy at severity {severity} is {camera:.0%} "
+                        f"({camera_drop:.1%} below "
+                        "the computer path) and the selected generator "
+                        f"{selection.get('generator')!r} has "
+                        "no brightness_range/rotation_range: train for the light and tilt "
+                        "the camera adds"
+                    ),
+                )
+            )
         if size and size < 100:
-            steps.append(dict(action="other image size (larger)", because=(
-                f"the camera path crops 480 px and resizes to {size} px by nearest neighbour: "
-                f"at this size a pixel of the model input is one sampled camera pixel "
-                f"(noise and aliasing pass through); camera accuracy {camera:.0%}"
-            )))
+            steps.append(
+                dict(
+                    action="other image size (larger)",
+                    because=(
+                        f"the camera path crops 480 px and resizes to {size} px "
+                        "by nearest neighbour: "
+                        f"at this size a pixel of the model input is one sampled camera pixel "
+                        f"(noise and aliasing pass through); camera accuracy {camera:.0%}"
+                    ),
+                )
+            )
         if _has_photometric_augmentation(generator) and (not size or size >= 100):
-            steps.append(dict(action="bigger model", because=(
-                f"the generator already augments brightness and rotation and the size is "
-                f"{size} px, yet the camera path reaches {camera:.0%}: more capacity is the "
-                "remaining lever of the paper's loop"
-            )))
+            steps.append(
+                dict(
+                    action="bigger model",
+                    because=(
+                        f"the generator already augments brightness and rotation and the size is "
+                        f"{size} px, yet the camera path reaches {camera:.0%}: more "
+                        "capacity is the "
+                        "remaining lever of the paper's loop"
+                    ),
+                )
+            )
     return steps

@@ -362,7 +362,11 @@ def get_verdict_options(wildcards):
         {
             "thresholds": MOBILE.get(
                 "thresholds",
-                {"gallery_accuracy": 0.85, "camera_accuracy": 0.8, "camera_severity": 1},
+                {
+                    "gallery_accuracy": 0.85,
+                    "camera_accuracy": 0.8,
+                    "camera_severity": 1,
+                },
             ),
             "generators": config["generators"],
         }

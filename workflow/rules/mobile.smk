@@ -11,13 +11,13 @@ rule mobile_reference_inputs:
         holdout="results/{dataset}/mobile/holdout.csv",
         computer="results/{dataset}/mobile/inputs/computer.npy",
         gallery="results/{dataset}/mobile/inputs/gallery.npy",
-    params:
-        root=get_dataset_root,
-        options=get_mobile_reference_options,
     log:
         "logs/mobile_reference_inputs/{dataset}.log",
     benchmark:
         "benchmarks/mobile_reference_inputs/{dataset}.tsv"
+    params:
+        root=get_dataset_root,
+        options=get_mobile_reference_options,
     shell:
         "{PYTHON} {SCRIPTS}/mobile_inputs.py reference --splits {input.splits}"
         " --labels {input.labels} --spec {input.spec} --root {params.root:q}"
@@ -32,13 +32,13 @@ rule mobile_camera_inputs:
     output:
         inputs="results/{dataset}/mobile/inputs/camera_{severity}.npy",
         examples="results/{dataset}/mobile/inputs/camera_{severity}_examples.npz",
-    params:
-        root=get_dataset_root,
-        options=get_camera_level,
     log:
         "logs/mobile_camera_inputs/{dataset}/{severity}.log",
     benchmark:
         "benchmarks/mobile_camera_inputs/{dataset}/{severity}.tsv"
+    params:
+        root=get_dataset_root,
+        options=get_camera_level,
     shell:
         "{PYTHON} {SCRIPTS}/mobile_inputs.py camera --holdout {input.holdout}"
         " --spec {input.spec} --root {params.root:q} --severity {wildcards.severity}"
@@ -56,12 +56,12 @@ rule mobile_predict:
         camera=get_camera_inputs,
     output:
         "results/{dataset}/mobile/predictions/{variant}.csv",
-    wildcard_constraints:
-        variant=mobile_variant_pattern(),
     log:
         "logs/mobile_predict/{dataset}/{variant}.log",
     benchmark:
         "benchmarks/mobile_predict/{dataset}/{variant}.tsv"
+    wildcard_constraints:
+        variant=mobile_variant_pattern(),
     shell:
         "{PYTHON} {SCRIPTS}/mobile_predict.py --variant {wildcards.variant}"
         " --model {input.model} --metadata {input.metadata} --holdout {input.holdout}"
@@ -105,11 +105,11 @@ rule mobile_tables:
             caption="../report/verdict.rst",
             category="Verdict",
         ),
+    log:
+        "logs/mobile_tables/{dataset}.log",
     params:
         positive=get_positive_class,
         options=get_verdict_options,
-    log:
-        "logs/mobile_tables/{dataset}.log",
     shell:
         "{PYTHON} {SCRIPTS}/mobile_tables.py --dataset {wildcards.dataset}"
         " --predictions {input.predictions} --labels {input.labels} --spec {input.spec}"
@@ -130,13 +130,13 @@ rule mobile_latency:
             caption="../report/latency.rst",
             category="Mobile testing",
         ),
-    params:
-        options=get_latency_options,
-    threads: mobile_latency_threads
     log:
         "logs/mobile_latency/{dataset}.log",
     benchmark:
         "benchmarks/mobile_latency/{dataset}.tsv"
+    threads: mobile_latency_threads
+    params:
+        options=get_latency_options,
     shell:
         "{PYTHON} {SCRIPTS}/measure_latency.py --models {input}"
         " --options {params.options:q} --out {output} > {log} 2>&1"
