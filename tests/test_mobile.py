@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -323,6 +324,22 @@ def test_verdict_recommends_the_smallest_passing_file():
     assert verdict["next_steps"] == []
 
 
+def test_plots_are_png_files_at_the_given_paths(tmp_path, monkeypatch):
+    from mobileclf.mobile import plot_contact_sheet, plot_robustness
+
+    monkeypatch.chdir(tmp_path)
+    table = mobile_table(synthetic_predictions([10, 8, 5]), ["a", "b"], 1)
+    plot_robustness(table, tmp_path / "robustness.png", "title")
+    frames = {s: np.zeros((2, 32, 24, 3), np.uint8) for s in (0, 1)}
+    inputs = {s: np.zeros((2, 8, 8, 3), np.uint8) for s in (0, 1)}
+    originals = [np.zeros((16, 16, 3), np.uint8)] * 2
+    plot_contact_sheet(originals, frames, inputs, ["a", "b"], tmp_path / "sheet.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["robustness.png", "sheet.png"]
+    for name in ("robustness.png", "sheet.png"):
+        with Image.open(tmp_path / name) as image:
+            assert image.format == "PNG" and image.size[0] > 300
+
+
 # --- the report -----------------------------------------------------------------------
 
 
@@ -566,7 +583,14 @@ def test_workflow_runs_mobile_stage_and_reruns_one_severity(tmp_path, tiny_confi
         "latency": {"threads": [1], "warmup": 1, "runs": 5},
     }
     tiny_config["datasets"]["other"] = dict(tiny_config["datasets"]["tiny"])
+    tiny_config["resize"]["sizes"] = [16]  # keep the CV grid small: this test is about stage 7
+    tiny_config["generators"] = {"g1": tiny_config["generators"]["g1"]}
     run_snakemake(tmp_path, tiny_config)
+    run_snakemake(tmp_path, tiny_config, "--report", "report.zip")
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
+        packed = "\n".join(archive.namelist())
+    for name in ("mobile.csv", "latency.csv", "verdict.json", "report.html", "index.html"):
+        assert name in packed
     for dataset in ("tiny", "other"):
         results = tmp_path / "results" / dataset
         table = pd.read_csv(results / "tables" / "mobile.csv")

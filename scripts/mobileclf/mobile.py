@@ -252,8 +252,8 @@ def plot_robustness(table: pd.DataFrame, path: str | Path, title: str) -> None:
         axis.plot(
             camera.severity.astype(int), 100 * camera.accuracy, "o-", color=colour, label=variant
         )
-        for path, marker, x in (("computer", "s", -1.0), ("gallery", "^", -0.5)):
-            value = group[group.path == path].accuracy
+        for input_path, marker, x in (("computer", "s", -1.0), ("gallery", "^", -0.5)):
+            value = group[group.path == input_path].accuracy
             if len(value):
                 axis.plot([x], [100 * value.iloc[0]], marker, color=colour, markersize=7)
     severities = sorted(part[part.path == "camera"].severity.dropna().astype(int).unique())

@@ -323,11 +323,12 @@ def build_sections(results: Path, dataset: str, benchmarks: Path) -> tuple[Callo
         mobile.blocks.append(
             Table("tables/mobile.csv (holdout): every variant × path × severity", holdout, "mobile")
         )
-        phone = table[table.subset == "phone_test"].drop(columns="subset")
         mobile.blocks.append(
             Table(
-                "Paper-style phone test (3-5 images per class, listed below)",
-                phone,
+                "Paper-style phone test (the images listed below): accuracy per path and the "
+                "drop from computer to camera (all metrics in tables/mobile.csv, subset "
+                "phone_test)",
+                camera_drop_table(table, "phone_test"),
                 "mobile_phone_test",
             )
         )
@@ -501,9 +502,10 @@ h1{font-size:26px;margin-bottom:4px}
 h2{font-size:20px;border-bottom:2px solid #dde3ea;padding-bottom:4px;
 margin-top:36px}
 table{border-collapse:collapse;margin:8px 0 18px;font-size:13px}
-caption{caption-side:top;text-align:left;font-weight:600;padding:4px 0;color:#33414e}
-th,td{border:1px solid #ccd5de;padding:3px 8px;text-align:right}th{background:#eef2f6}
-td:first-child,th:first-child{text-align:left}tr:nth-child(even) td{background:#f8fafc}
+.caption{font-weight:600;padding:4px 0;color:#33414e;font-size:14px;margin-top:14px}
+th,td{border:1px solid #ccd5de;padding:3px 8px;text-align:left;vertical-align:top}
+.num{text-align:right}.wrap{overflow-x:auto;max-width:100%}th{background:#eef2f6}
+tr:nth-child(even) td{background:#f8fafc}
 figure{margin:10px 0 20px}figure img{max-width:100%;border:1px solid #dde3ea}
 figcaption{font-size:13px;color:#4a5866}
 .callout{padding:12px 16px;border-radius:6px;font-size:16px;font-weight:600;margin:12px 0}
@@ -514,15 +516,26 @@ nav a{margin-right:10px;font-size:13px}
 
 
 def _html_table(table: Table) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.frame.columns)
+    numeric = [pd.api.types.is_numeric_dtype(table.frame[c]) for c in table.frame.columns]
+    head = "".join(
+        f"<th{' class=num' if n else ''}>{html.escape(str(c))}</th>"
+        for c, n in zip(table.frame.columns, numeric, strict=True)
+    )
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
+        "<tr>"
+        + "".join(
+            f"<td{' class=num' if n else ''}>{html.escape(v)}</td>"
+            for v, n in zip(row, numeric, strict=True)
+        )
+        + "</tr>"
         for row in formatted(table)
     )
+    # the caption sits above the table, not in <caption>: a caption cannot be wider than
+    # its table, and narrow tables would wrap it into a column of words
     return (
+        f'<div class="caption">{html.escape(table.caption)}</div><div class="wrap">'
         f'<table id="table-{table.key}" data-table="{table.key}">'
-        f"<caption>{html.escape(table.caption)}"
-        f"</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
     )
 
 
@@ -613,7 +626,8 @@ def render_index(verdicts: list[dict], reports: list[str]) -> str:
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>mobileclf "
         "results</title>"
         f"<style>{CSS}</style></head><body><h1>mobileclf: all datasets</h1>"
-        "<table id='table-index'><caption>Verdict per dataset</caption><thead><tr><th>dataset</th>"
+        "<div class='caption'>Verdict per dataset</div>"
+        "<table id='table-index'><thead><tr><th>dataset</th>"
         "<th>deployable</th><th>variant</th><th>summary</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table></body></html>"
