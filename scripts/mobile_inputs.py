@@ -14,7 +14,7 @@ import pandas as pd
 from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
 
-N_EXAMPLES = 3  # phone-test images shown in the contact sheet
+N_EXAMPLES = 4  # phone-test images shown in the contact sheet
 log = logging.getLogger("mobile_inputs")
 
 
@@ -65,7 +65,10 @@ def camera(args) -> None:
     conditions = CameraConditions.from_config(options["conditions"])
     holdout = pd.read_csv(args.holdout, keep_default_na=False)
     out = np.empty((len(holdout), size, size, 3), dtype=np.uint8)
-    examples = np.flatnonzero(holdout.phone_test.to_numpy())[:N_EXAMPLES]
+    phone = holdout[holdout.phone_test]
+    # alternate the classes so the sheet shows each of them, not the first class N times
+    order = phone.assign(turn=phone.groupby("label").cumcount()).sort_values(["turn", "label"])
+    examples = np.sort(order.index.to_numpy()[:N_EXAMPLES])
     frames, originals = [], []
     for i, path in enumerate(holdout.path):
         rgb = load_rgb(Path(args.root) / path, options["max_pixels"], options["oversize"]).rgb

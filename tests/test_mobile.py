@@ -397,6 +397,9 @@ def report_results(tmp_path) -> tuple[Path, Path]:
     )
     (results / "reduction.json").write_text(json.dumps({"filters": 4, "neurons": 8, "layers": []}))
     _png(results / "plots" / "reduction_curve.png", (30, 200, 30))
+    pd.DataFrame({"filters": [4, 8], "neurons": [8, 8], "mean_accuracy": [0.88, 0.9]}).to_csv(
+        results / "tables" / "reduction.csv", index=False
+    )
     (results / "final" / "spec.json").write_text(json.dumps({"arch": "m1", "size": 32}))
     (results / "final" / "metrics.json").write_text(json.dumps({"accuracy": 0.85, "per_class": {}}))
     pd.DataFrame(
@@ -488,6 +491,7 @@ EVERY_TABLE = {
     "cv_m1",
     "selection",
     "reduction",
+    "reduction_grid",
     "spec",
     "final_metrics",
     "export",

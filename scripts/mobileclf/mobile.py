@@ -246,16 +246,23 @@ def plot_robustness(table: pd.DataFrame, path: str | Path, title: str) -> None:
     part = table[table.subset == "holdout"]
     figure, axis = plt.subplots(figsize=(7, 4.2))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for index, (variant, group) in enumerate(part.groupby("variant", sort=False)):
+    groups = list(part.groupby("variant", sort=False))
+    for index, (variant, group) in enumerate(groups):
         colour = colours[index % len(colours)]
+        shift = 0.04 * (index - (len(groups) - 1) / 2)  # identical curves stay visible
         camera = group[group.path == "camera"].sort_values("severity")
         axis.plot(
-            camera.severity.astype(int), 100 * camera.accuracy, "o-", color=colour, label=variant
+            camera.severity.astype(int) + shift,
+            100 * camera.accuracy,
+            "o-",
+            color=colour,
+            label=variant,
+            alpha=0.85,
         )
         for input_path, marker, x in (("computer", "s", -1.0), ("gallery", "^", -0.5)):
             value = group[group.path == input_path].accuracy
             if len(value):
-                axis.plot([x], [100 * value.iloc[0]], marker, color=colour, markersize=7)
+                axis.plot([x + shift], [100 * value.iloc[0]], marker, color=colour, markersize=7)
     severities = sorted(part[part.path == "camera"].severity.dropna().astype(int).unique())
     axis.set_xticks(
         [-1, -0.5, *severities], ["computer", "gallery", *[f"camera\n{s}" for s in severities]]

@@ -257,6 +257,15 @@ def build_sections(results: Path, dataset: str, benchmarks: Path) -> tuple[Callo
         reduce.blocks.append(
             Table("reduction.json", key_values(reduction, ("layers",)), "reduction")
         )
+        grid = _csv(results / "tables" / "reduction.csv")
+        if grid is not None:
+            reduce.blocks.append(
+                Table(
+                    "Reduction grid (tables/reduction.csv, first 40 rows)",
+                    grid.head(40),
+                    "reduction_grid",
+                )
+            )
         for png in sorted((results / "plots").glob("reduction*.png")):
             reduce.blocks.append(Figure(png.stem.replace("_", " "), png))
     else:
