@@ -5,9 +5,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.aggregate import paper_table_markdown, plot_heatmap, read_runs, summarise  # noqa: E402
-from mobileclf.cli import parser, run  # noqa: E402
+from mobileclf import atomic
+from mobileclf.aggregate import paper_table_markdown, plot_heatmap, read_runs, summarise
+from mobileclf.cli import parser, run
 
 
 def main(args) -> None:
@@ -15,8 +15,13 @@ def main(args) -> None:
     summary = summarise(runs, args.folds)
     atomic.write_with(args.runs, lambda p: runs.to_csv(p, index=False))
     atomic.write_with(args.summary, lambda p: summary.to_csv(p, index=False))
-    atomic.write_text(args.markdown, f"## Cross-validation accuracy: {args.dataset}\n\n" + paper_table_markdown(summary))
-    atomic.write_with(args.heatmap, lambda p: plot_heatmap(summary, p, f"{args.dataset}: mean CV accuracy"))
+    atomic.write_text(
+        args.markdown,
+        f"## Cross-validation accuracy: {args.dataset}\n\n" + paper_table_markdown(summary),
+    )
+    atomic.write_with(
+        args.heatmap, lambda p: plot_heatmap(summary, p, f"{args.dataset}: mean CV accuracy")
+    )
 
 
 if __name__ == "__main__":
@@ -26,4 +31,4 @@ if __name__ == "__main__":
     arguments.add_argument("--dataset", required=True)
     for name in ("runs", "summary", "markdown", "heatmap"):
         arguments.add_argument(f"--{name}", required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

@@ -6,9 +6,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.cli import json_arg, parser, run  # noqa: E402
-from mobileclf.ingest import IngestOptions, ingest  # noqa: E402
+from mobileclf import atomic
+from mobileclf.cli import json_arg, parser, run
+from mobileclf.ingest import IngestOptions, ingest
 
 
 def main(args) -> None:
@@ -17,8 +17,12 @@ def main(args) -> None:
     log = logging.getLogger("ingest")
     for row in rejected.itertuples():
         log.warning("rejected %s: %s", row.path, row.reason)
-    log.info("%d accepted, %d rejected, classes: %s",
-             (manifest.status == "ok").sum(), len(rejected), ", ".join(labels))
+    log.info(
+        "%d accepted, %d rejected, classes: %s",
+        (manifest.status == "ok").sum(),
+        len(rejected),
+        ", ".join(labels),
+    )
     atomic.write_with(args.manifest, lambda p: manifest.to_csv(p, index=False))
     atomic.write_text(args.labels, "\n".join(labels) + "\n")
 
@@ -29,4 +33,4 @@ if __name__ == "__main__":
     arguments.add_argument("--options", type=json_arg, default={})
     arguments.add_argument("--manifest", required=True)
     arguments.add_argument("--labels", required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

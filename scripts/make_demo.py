@@ -5,8 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobileclf.cli import parser, run  # noqa: E402
-from mobileclf.demo import make_demo  # noqa: E402
+from mobileclf.cli import parser, run
+from mobileclf.demo import make_demo
 
 
 def main(args) -> None:
@@ -19,4 +19,4 @@ if __name__ == "__main__":
     arguments.add_argument("--out", required=True)
     arguments.add_argument("--per-class", type=int, default=40)
     arguments.add_argument("--seed", type=int, default=7)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

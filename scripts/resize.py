@@ -5,11 +5,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.cli import json_arg, parser, run  # noqa: E402
-from mobileclf.resize import resize_all  # noqa: E402
+from mobileclf import atomic
+from mobileclf.cli import json_arg, parser, run
+from mobileclf.resize import resize_all
 
 
 def main(args) -> None:
@@ -17,8 +17,14 @@ def main(args) -> None:
     accepted = manifest[manifest.status == "ok"]
     paths = [Path(args.root) / p for p in accepted.path]
     options = args.options
-    array = resize_all(paths, args.size, options.get("mode", "stretch"), options.get("resample", "bilinear"),
-                       options.get("max_pixels", 100_000_000), options.get("oversize", "reject"))
+    array = resize_all(
+        paths,
+        args.size,
+        options.get("mode", "stretch"),
+        options.get("resample", "bilinear"),
+        options.get("max_pixels", 100_000_000),
+        options.get("oversize", "reject"),
+    )
     atomic.write_npy(args.out, array)
 
 
@@ -29,4 +35,4 @@ if __name__ == "__main__":
     arguments.add_argument("--size", type=int, required=True)
     arguments.add_argument("--options", type=json_arg, default={})
     arguments.add_argument("--out", required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

@@ -6,11 +6,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.cli import parser, run  # noqa: E402
-from mobileclf.selection import select_best  # noqa: E402
+from mobileclf import atomic
+from mobileclf.cli import parser, run
+from mobileclf.selection import select_best
 
 
 def main(args) -> None:
@@ -24,4 +24,4 @@ if __name__ == "__main__":
     arguments.add_argument("--summary", required=True)
     arguments.add_argument("--metric", default="mean_accuracy")
     arguments.add_argument("--out", required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

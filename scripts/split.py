@@ -6,18 +6,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from mobileclf import atomic  # noqa: E402
-from mobileclf.cli import json_arg, parser, run  # noqa: E402
-from mobileclf.splits import SplitOptions, fold_columns, make_splits  # noqa: E402
+from mobileclf import atomic
+from mobileclf.cli import json_arg, parser, run
+from mobileclf.splits import SplitOptions, fold_columns, make_splits
 
 
 def main(args) -> None:
     manifest = pd.read_csv(args.manifest, dtype={"group": str}, keep_default_na=False)
     splits = make_splits(manifest, SplitOptions(**args.options))
     log = logging.getLogger("split")
-    log.info("holdout %d images, cv %d images", (splits.set == "holdout").sum(), (splits.set == "cv").sum())
+    log.info(
+        "holdout %d images, cv %d images",
+        (splits.set == "holdout").sum(),
+        (splits.set == "cv").sum(),
+    )
     for column in fold_columns(splits):
         log.info("%s: %s", column, splits[column].value_counts().to_dict())
     atomic.write_with(args.splits, lambda p: splits.to_csv(p, index=False))
@@ -28,4 +32,4 @@ if __name__ == "__main__":
     arguments.add_argument("--manifest", required=True)
     arguments.add_argument("--options", type=json_arg, default={})
     arguments.add_argument("--splits", required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

@@ -22,12 +22,23 @@ TINY_CONFIG = {
     "resize": {"sizes": [16, 24]},
     "generators": {
         "g1": {"rescale": 1 / 255},
-        "g3": {"rescale": 1 / 255, "horizontal_flip": True, "rotation_range": 20,
-               "featurewise_center": True, "featurewise_std_normalization": True},
+        "g3": {
+            "rescale": 1 / 255,
+            "horizontal_flip": True,
+            "rotation_range": 20,
+            "featurewise_center": True,
+            "featurewise_std_normalization": True,
+        },
     },
     "architectures": {
-        "tiny": {"layers": [{"type": "conv", "filters": 4}, {"type": "maxpool"},
-                            {"type": "flatten"}, {"type": "dense", "units": 8}]}
+        "tiny": {
+            "layers": [
+                {"type": "conv", "filters": 4},
+                {"type": "maxpool"},
+                {"type": "flatten"},
+                {"type": "dense", "units": 8},
+            ]
+        }
     },
     "training": {"epochs": 2, "batch_size": 8, "optimizer": "adam", "learning_rate": 0.003},
 }
@@ -45,14 +56,29 @@ def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path
     return path
 
 
-def run_snakemake(workdir: Path, config: dict, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_snakemake(
+    workdir: Path, config: dict, *extra: str, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run the repository's workflow in ``workdir`` with ``config``; return the process."""
     configfile = write_config(workdir, config)
-    command = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-               "--configfile", str(configfile), "--cores", "2", *extra]
+    command = [
+        SNAKEMAKE,
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "2",
+        *extra,
+    ]
     result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"snakemake failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+        )
     return result
 
 

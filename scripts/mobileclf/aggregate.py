@@ -14,8 +14,22 @@ import numpy as np
 import pandas as pd
 
 RUN_COLUMNS = [
-    "arch", "generator", "size", "fold", "status", "accuracy", "loss", "macro_f1", "auc",
-    "sensitivity", "specificity", "n_params", "n_train", "n_test", "epochs_run", "train_seconds",
+    "arch",
+    "generator",
+    "size",
+    "fold",
+    "status",
+    "accuracy",
+    "loss",
+    "macro_f1",
+    "auc",
+    "sensitivity",
+    "specificity",
+    "n_params",
+    "n_train",
+    "n_test",
+    "epochs_run",
+    "train_seconds",
 ]
 
 
@@ -26,7 +40,9 @@ def read_runs(paths: list[str | Path]) -> pd.DataFrame:
         data = json.loads(Path(path).read_text())
         rows.append({column: data.get(column) for column in RUN_COLUMNS})
     runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
-    return runs.sort_values(["arch", "generator", "size", "fold"], kind="stable").reset_index(drop=True)
+    return runs.sort_values(["arch", "generator", "size", "fold"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 def paper_format(mean: float, std: float) -> str:
@@ -44,16 +60,29 @@ def summarise(runs: pd.DataFrame, expected_folds: int) -> pd.DataFrame:
         accuracy = done.accuracy.astype(float)
         mean = float(accuracy.mean()) if len(done) else float("nan")
         std = float(accuracy.std(ddof=0)) if len(done) else float("nan")
-        rows.append(dict(
-            arch=arch, generator=generator, size=int(size),
-            mean_accuracy=mean, std_accuracy=std, n_folds=int(len(done)),
-            complete=bool(len(done) == expected_folds),
-            mean_macro_f1=float(done.macro_f1.astype(float).mean()) if len(done) else float("nan"),
-            mean_auc=float(pd.to_numeric(done.auc, errors="coerce").mean()) if len(done) else float("nan"),
-            n_params=int(done.n_params.iloc[0]) if len(done) else None,
-            mean_train_seconds=float(done.train_seconds.astype(float).mean()) if len(done) else float("nan"),
-            accuracy_text=paper_format(mean, std) + ("" if len(done) == expected_folds else f" [{len(done)}/{expected_folds} folds]"),
-        ))
+        rows.append(
+            dict(
+                arch=arch,
+                generator=generator,
+                size=int(size),
+                mean_accuracy=mean,
+                std_accuracy=std,
+                n_folds=len(done),
+                complete=bool(len(done) == expected_folds),
+                mean_macro_f1=float(done.macro_f1.astype(float).mean())
+                if len(done)
+                else float("nan"),
+                mean_auc=float(pd.to_numeric(done.auc, errors="coerce").mean())
+                if len(done)
+                else float("nan"),
+                n_params=int(done.n_params.iloc[0]) if len(done) else None,
+                mean_train_seconds=float(done.train_seconds.astype(float).mean())
+                if len(done)
+                else float("nan"),
+                accuracy_text=paper_format(mean, std)
+                + ("" if len(done) == expected_folds else f" [{len(done)}/{expected_folds} folds]"),
+            )
+        )
     return pd.DataFrame(rows)
 
 
@@ -80,16 +109,27 @@ def plot_heatmap(summary: pd.DataFrame, path: str | Path, title: str) -> None:
     archs = sorted(summary.arch.unique())
     figure, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.8), squeeze=False)
     for axis, arch in zip(axes[0], archs, strict=True):
-        wide = summary[summary.arch == arch].pivot(index="size", columns="generator", values="mean_accuracy")
-        image = axis.imshow(100 * wide.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=100, aspect="auto")
+        wide = summary[summary.arch == arch].pivot(
+            index="size", columns="generator", values="mean_accuracy"
+        )
+        image = axis.imshow(
+            100 * wide.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=100, aspect="auto"
+        )
         axis.set_xticks(range(len(wide.columns)), wide.columns)
         axis.set_yticks(range(len(wide.index)), wide.index)
         axis.set_xlabel("generator")
         axis.set_ylabel("image size")
         axis.set_title(arch)
         for (i, j), value in np.ndenumerate(100 * wide.to_numpy(dtype=float)):
-            axis.text(j, i, "n/a" if np.isnan(value) else f"{value:.1f}", ha="center", va="center",
-                      color="white" if np.isnan(value) or value < 60 else "black", fontsize=9)
+            axis.text(
+                j,
+                i,
+                "n/a" if np.isnan(value) else f"{value:.1f}",
+                ha="center",
+                va="center",
+                color="white" if np.isnan(value) or value < 60 else "black",
+                fontsize=9,
+            )
         figure.colorbar(image, ax=axis, label="mean CV accuracy (%)")
     figure.suptitle(title)
     figure.tight_layout()

@@ -40,8 +40,12 @@ def _layer(spec: dict, index: int):
     name = f"{kind}_{index}"
     if kind == "conv":
         return keras.layers.Conv2D(
-            spec["filters"], spec.get("kernel", 3), strides=spec.get("strides", 1),
-            padding=spec.get("padding", "valid"), activation=spec.get("activation", "relu"), name=name,
+            spec["filters"],
+            spec.get("kernel", 3),
+            strides=spec.get("strides", 1),
+            padding=spec.get("padding", "valid"),
+            activation=spec.get("activation", "relu"),
+            name=name,
         )
     if kind == "maxpool":
         return keras.layers.MaxPooling2D(spec.get("pool", 2), name=name)
@@ -50,7 +54,9 @@ def _layer(spec: dict, index: int):
     if kind == "gap":
         return keras.layers.GlobalAveragePooling2D(name=name)
     if kind == "dense":
-        return keras.layers.Dense(spec["units"], activation=spec.get("activation", "relu"), name=name)
+        return keras.layers.Dense(
+            spec["units"], activation=spec.get("activation", "relu"), name=name
+        )
     if kind == "dropout":
         return keras.layers.Dropout(spec["rate"], name=name)
     raise ValueError(f"unknown layer type {kind!r}; use one of {', '.join(LAYER_TYPES)}")

@@ -14,12 +14,21 @@ import math
 import numpy as np
 
 AUGMENTATION_KEYS = {
-    "rotation_range", "brightness_range", "horizontal_flip", "vertical_flip", "zoom_range",
-    "shear_range", "width_shift_range", "height_shift_range", "fill_mode",
+    "rotation_range",
+    "brightness_range",
+    "horizontal_flip",
+    "vertical_flip",
+    "zoom_range",
+    "shear_range",
+    "width_shift_range",
+    "height_shift_range",
+    "fill_mode",
 }
 
 
-def input_normalization(spec: dict, train_images: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def input_normalization(
+    spec: dict, train_images: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
     """Return (scale, mean, std) mapping raw 0..255 pixels to the model's input space.
 
     ``x' = (x * scale - mean) / std`` per channel, with mean/std from the fold's
@@ -54,17 +63,27 @@ def augmentation_layers(spec: dict, seed: int) -> list:
 
     fill = spec.get("fill_mode", "nearest")
     layers: list = []
-    flips = [name for name, key in (("horizontal", "horizontal_flip"), ("vertical", "vertical_flip")) if spec.get(key)]
+    flips = [
+        name
+        for name, key in (("horizontal", "horizontal_flip"), ("vertical", "vertical_flip"))
+        if spec.get(key)
+    ]
     if flips:
         mode = "horizontal_and_vertical" if len(flips) == 2 else flips[0]
         layers.append(keras.layers.RandomFlip(mode, seed=seed + 1))
     if spec.get("rotation_range"):
-        layers.append(keras.layers.RandomRotation(spec["rotation_range"] / 360.0, fill_mode=fill, seed=seed + 2))
+        layers.append(
+            keras.layers.RandomRotation(
+                spec["rotation_range"] / 360.0, fill_mode=fill, seed=seed + 2
+            )
+        )
     if spec.get("width_shift_range") or spec.get("height_shift_range"):
         layers.append(
             keras.layers.RandomTranslation(
-                spec.get("height_shift_range", 0.0), spec.get("width_shift_range", 0.0),
-                fill_mode=fill, seed=seed + 3,
+                spec.get("height_shift_range", 0.0),
+                spec.get("width_shift_range", 0.0),
+                fill_mode=fill,
+                seed=seed + 3,
             )
         )
     if spec.get("zoom_range"):
@@ -73,7 +92,9 @@ def augmentation_layers(spec: dict, seed: int) -> list:
     if spec.get("shear_range"):
         # ImageDataGenerator's shear_range is an angle in degrees; RandomShear takes tan(angle)
         factor = math.tan(math.radians(spec["shear_range"]))
-        layers.append(keras.layers.RandomShear(x_factor=factor, y_factor=0.0, fill_mode=fill, seed=seed + 5))
+        layers.append(
+            keras.layers.RandomShear(x_factor=factor, y_factor=0.0, fill_mode=fill, seed=seed + 5)
+        )
     if spec.get("brightness_range"):
         low, high = spec["brightness_range"]
         generator = tf.random.Generator.from_seed(seed + 6)
@@ -97,7 +118,11 @@ def augment_fn(spec: dict, seed: int):
 
     def apply(images, labels):
         for layer in layers:
-            images = layer(images, training=True) if isinstance(layer, keras.layers.Layer) else layer(images)
+            images = (
+                layer(images, training=True)
+                if isinstance(layer, keras.layers.Layer)
+                else layer(images)
+            )
         return images, labels
 
     return apply

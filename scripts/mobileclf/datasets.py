@@ -26,7 +26,9 @@ class ResizedData:
 
 
 def read_labels(path: str | Path) -> list[str]:
-    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def load(images_path: str | Path, splits_path: str | Path, labels_path: str | Path) -> ResizedData:

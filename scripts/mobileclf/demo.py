@@ -53,7 +53,9 @@ def _save(grey: np.ndarray, mode: str, path: Path) -> Path:
     else:  # palette
         image = Image.fromarray(pixels, "L").convert("P")
     suffix = ".jpg" if mode == "RGB" else ".png"
-    image.save(path.with_suffix(suffix), quality=95) if suffix == ".jpg" else image.save(path.with_suffix(suffix))
+    image.save(path.with_suffix(suffix), quality=95) if suffix == ".jpg" else image.save(
+        path.with_suffix(suffix)
+    )
     return path.with_suffix(suffix)
 
 

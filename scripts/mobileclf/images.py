@@ -66,7 +66,9 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_rgb(path: str | Path, max_pixels: int = 100_000_000, oversize: str = "reject") -> DecodedImage:
+def load_rgb(
+    path: str | Path, max_pixels: int = 100_000_000, oversize: str = "reject"
+) -> DecodedImage:
     """Decode ``path`` by the module's rule; raise :class:`ImageRejected` with a reason.
 
     ``max_pixels`` guards against decompression bombs: larger images are rejected, or
@@ -110,7 +112,9 @@ def load_rgb(path: str | Path, max_pixels: int = 100_000_000, oversize: str = "r
     except FileNotFoundError as error:
         raise ImageRejected(f"file not found: {error}") from error
     except Image.UnidentifiedImageError:
-        raise ImageRejected("not an image Pillow can identify (wrong extension or corrupt header)") from None
+        raise ImageRejected(
+            "not an image Pillow can identify (wrong extension or corrupt header)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageRejected(f"cannot decode: {error}") from error
     if array.ndim != 3 or array.shape[2] != 3 or array.size == 0:

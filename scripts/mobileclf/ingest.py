@@ -20,8 +20,16 @@ import pandas as pd
 from mobileclf.images import ImageRejected, load_rgb
 
 MANIFEST_COLUMNS = [
-    "path", "label", "group", "sha256", "pixel_sha256",
-    "width", "height", "mode", "status", "reason",
+    "path",
+    "label",
+    "group",
+    "sha256",
+    "pixel_sha256",
+    "width",
+    "height",
+    "mode",
+    "status",
+    "reason",
 ]
 HIDDEN_OR_SYSTEM = {"thumbs.db", "desktop.ini"}
 
@@ -59,9 +67,12 @@ def _walk_class(class_dir: Path, root: Path, follow_symlinks: bool) -> Iterator[
             if file.is_symlink() and not follow_symlinks:
                 target = file.resolve()
                 if not target.is_relative_to(root.resolve()):
-                    yield file, (
-                        f"symlink to {target} outside the data root is not followed "
-                        "(set ingest.follow_symlinks: true to allow)"
+                    yield (
+                        file,
+                        (
+                            f"symlink to {target} outside the data root is not followed "
+                            "(set ingest.follow_symlinks: true to allow)"
+                        ),
                     )
                     continue
             yield file, ""
@@ -86,7 +97,9 @@ def _group_lookup(options: IngestOptions, root: Path) -> dict[str, str]:
                 f"(columns: {', '.join(table.columns)}); fix ingest.group_csv_*_column"
             )
     return dict(
-        zip(table[options.group_csv_path_column], table[options.group_csv_group_column], strict=True)
+        zip(
+            table[options.group_csv_path_column], table[options.group_csv_group_column], strict=True
+        )
     )
 
 
@@ -116,16 +129,35 @@ def ingest(root: str | Path, options: IngestOptions) -> tuple[pd.DataFrame, list
     lookup = _group_lookup(options, root)
     pattern = re.compile(options.group_pattern) if options.group_pattern else None
     rows: list[dict] = [
-        dict(path=name, label="", group="", sha256="", pixel_sha256="", width=0, height=0,
-             mode="", status="rejected", reason="file directly under the data root has no class folder")
+        dict(
+            path=name,
+            label="",
+            group="",
+            sha256="",
+            pixel_sha256="",
+            width=0,
+            height=0,
+            mode="",
+            status="rejected",
+            reason="file directly under the data root has no class folder",
+        )
         for name in loose
     ]
     for label in classes:
         for file, skip_reason in _walk_class(root / label, root, options.follow_symlinks):
             relative = file.relative_to(root).as_posix()
-            row = dict(path=relative, label=label, group=_group_of(relative, lookup, pattern),
-                       sha256="", pixel_sha256="", width=0, height=0, mode="",
-                       status="ok", reason="")
+            row = dict(
+                path=relative,
+                label=label,
+                group=_group_of(relative, lookup, pattern),
+                sha256="",
+                pixel_sha256="",
+                width=0,
+                height=0,
+                mode="",
+                status="ok",
+                reason="",
+            )
             if skip_reason:
                 row.update(status="rejected", reason=skip_reason)
                 rows.append(row)
@@ -134,14 +166,24 @@ def ingest(root: str | Path, options: IngestOptions) -> tuple[pd.DataFrame, list
                 if file.is_dir():
                     raise ImageRejected("is a directory")
                 decoded = load_rgb(file, options.max_pixels, options.oversize)
-                row.update(sha256=_sha256(file),
-                           pixel_sha256=hashlib.sha256(decoded.rgb.tobytes() + str(decoded.rgb.shape).encode()).hexdigest(),
-                           width=decoded.width, height=decoded.height, mode=decoded.mode,
-                           reason=decoded.note)
+                row.update(
+                    sha256=_sha256(file),
+                    pixel_sha256=hashlib.sha256(
+                        decoded.rgb.tobytes() + str(decoded.rgb.shape).encode()
+                    ).hexdigest(),
+                    width=decoded.width,
+                    height=decoded.height,
+                    mode=decoded.mode,
+                    reason=decoded.note,
+                )
                 if min(decoded.rgb.shape[:2]) < options.min_side:
-                    row.update(status="rejected", reason=(
-                        f"{decoded.width}x{decoded.height} is smaller than ingest.min_side="
-                        f"{options.min_side}"))
+                    row.update(
+                        status="rejected",
+                        reason=(
+                            f"{decoded.width}x{decoded.height} is smaller than ingest.min_side="
+                            f"{options.min_side}"
+                        ),
+                    )
             except ImageRejected as error:
                 row.update(status="rejected", reason=str(error))
             rows.append(row)
@@ -151,8 +193,9 @@ def ingest(root: str | Path, options: IngestOptions) -> tuple[pd.DataFrame, list
     empty = [c for c in classes if c not in usable]
     if len(usable) < 2:
         raise IngestError(
-            f"{root} has {len(usable)} class folder(s) with usable images ({', '.join(usable) or 'none'}); "
-            "a classifier needs at least two. Put each class's images in its own sub-folder."
+            f"{root} has {len(usable)} class folder(s) with usable images "
+            f"({', '.join(usable) or 'none'}); a classifier needs at least two. "
+            "Put each class's images in its own sub-folder."
         )
     if empty:
         raise IngestError(
@@ -170,10 +213,12 @@ def _reject_duplicates(manifest: pd.DataFrame) -> None:
         if same.label.nunique() > 1:
             where = ", ".join(same.path)
             manifest.loc[same.index, ["status", "reason"]] = [
-                "rejected", f"same pixels in different classes ({where}): label is ambiguous"
+                "rejected",
+                f"same pixels in different classes ({where}): label is ambiguous",
             ]
         else:
             first = same.path.iloc[0]
             manifest.loc[same.index[1:], ["status", "reason"]] = [
-                "rejected", f"duplicate of {first} (same pixels)"
+                "rejected",
+                f"duplicate of {first} (same pixels)",
             ]

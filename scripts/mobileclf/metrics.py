@@ -43,7 +43,7 @@ def classification_metrics(
     clipped = np.clip(probabilities, 1e-7, 1.0)
     clipped /= clipped.sum(axis=1, keepdims=True)
     result: dict = {
-        "n_images": int(len(y_true)),
+        "n_images": len(y_true),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "loss": float(log_loss(y_true, clipped, labels=indices)),
         "per_class": {
@@ -71,7 +71,11 @@ def classification_metrics(
         fp = int(matrix[:, positive_index].sum() - tp)
         tn = int(matrix.sum() - tp - fn - fp)
         result.update(
-            positive_class=labels[positive_index], tp=tp, fp=fp, tn=tn, fn=fn,
+            positive_class=labels[positive_index],
+            tp=tp,
+            fp=fp,
+            tn=tn,
+            fn=fn,
             sensitivity=_finite_or_none(tp / (tp + fn)) if tp + fn else None,
             specificity=_finite_or_none(tn / (tn + fp)) if tn + fp else None,
         )

@@ -24,7 +24,9 @@ FILTERS = {
 log = logging.getLogger(__name__)
 
 
-def to_square(rgb: np.ndarray, size: int, mode: str = "stretch", resample: str = "bilinear") -> np.ndarray:
+def to_square(
+    rgb: np.ndarray, size: int, mode: str = "stretch", resample: str = "bilinear"
+) -> np.ndarray:
     """Bring one RGB image to ``size``×``size``.
 
     ``stretch`` ignores the aspect ratio (the paper's rule), ``pad`` keeps it and fills the

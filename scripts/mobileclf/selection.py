@@ -21,7 +21,9 @@ def select_best(summary: pd.DataFrame, metric: str = "mean_accuracy") -> dict:
             "no architecture × generator × size finished all its folds; see the 'complete' "
             "column of cv_summary.csv and the logs of the failed train_cv jobs"
         )
-    ranked = complete.sort_values([metric, "size", "n_params"], ascending=[False, True, True], kind="stable")
+    ranked = complete.sort_values(
+        [metric, "size", "n_params"], ascending=[False, True, True], kind="stable"
+    )
     best = ranked.iloc[0]
     return {
         "arch": str(best.arch),
@@ -33,7 +35,7 @@ def select_best(summary: pd.DataFrame, metric: str = "mean_accuracy") -> dict:
         "std_accuracy": float(best.std_accuracy),
         "n_folds": int(best.n_folds),
         "n_params": int(best.n_params),
-        "candidates": int(len(complete)),
+        "candidates": len(complete),
         "note": (
             "Selected on mean CV accuracy over the same folds it is reported on: this "
             "score is optimistic (winner's curse); the holdout estimate is unbiased."

@@ -37,11 +37,16 @@ def _group_ids(frame: pd.DataFrame) -> np.ndarray | None:
     return np.where(groups == "", "__image__" + frame["path"].astype(str), groups)
 
 
-def _split_off(labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int) -> np.ndarray:
+def _split_off(
+    labels: np.ndarray, groups: np.ndarray | None, fraction: float, seed: int
+) -> np.ndarray:
     """Boolean mask of a stratified (group-aware) fraction of the rows."""
     if groups is None:
         index = np.arange(len(labels))
-        _, taken = train_test_split(index, test_size=fraction, stratify=labels, random_state=seed)
+        # stratification needs at least one row per class on each side
+        n_classes = len(np.unique(labels))
+        count = min(max(n_classes, round(fraction * len(labels))), len(labels) - n_classes)
+        _, taken = train_test_split(index, test_size=count, stratify=labels, random_state=seed)
         mask = np.zeros(len(labels), dtype=bool)
         mask[taken] = True
         return mask

@@ -33,7 +33,10 @@ def configure(threads: int, seed: int, deterministic: bool = False) -> str:
     device = "GPU" if gpus else "CPU"
     log.info(
         "TensorFlow %s on %s (%s), %d thread(s), seed %d",
-        tf.__version__, device, ", ".join(g.name for g in gpus) or "no GPU visible: CPU fallback",
-        threads, seed,
+        tf.__version__,
+        device,
+        ", ".join(g.name for g in gpus) or "no GPU visible: CPU fallback",
+        threads,
+        seed,
     )
     return device

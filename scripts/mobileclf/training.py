@@ -32,9 +32,18 @@ class TrainSettings:
 
     @classmethod
     def from_config(cls, section: dict) -> TrainSettings:
-        known = {"epochs", "batch_size", "optimizer", "learning_rate", "momentum", "early_stopping_patience"}
-        return cls(**{k: v for k, v in section.items() if k in known},
-                   extra={k: v for k, v in section.items() if k not in known})
+        known = {
+            "epochs",
+            "batch_size",
+            "optimizer",
+            "learning_rate",
+            "momentum",
+            "early_stopping_patience",
+        }
+        return cls(
+            **{k: v for k, v in section.items() if k in known},
+            extra={k: v for k, v in section.items() if k not in known},
+        )
 
 
 @dataclass
@@ -56,7 +65,9 @@ def make_optimizer(settings: TrainSettings):
     raise ValueError(f"training.optimizer must be sgd or adam, not {settings.optimizer!r}")
 
 
-def _dataset(images: np.ndarray, labels: np.ndarray, batch: int, seed: int, augment=None, shuffle=False):
+def _dataset(
+    images: np.ndarray, labels: np.ndarray, batch: int, seed: int, augment=None, shuffle=False
+):
     import tensorflow as tf
 
     data = tf.data.Dataset.from_tensor_slices((images, labels))
@@ -98,28 +109,45 @@ def fit_and_evaluate(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    train_data = _dataset(train_x, y[train], settings.batch_size, seed, augment_fn(generator, seed), shuffle=True)
-    val_data = _dataset(np.asarray(images[val]), y[val], settings.batch_size, seed) if len(val) else None
+    train_data = _dataset(
+        train_x, y[train], settings.batch_size, seed, augment_fn(generator, seed), shuffle=True
+    )
+    val_data = (
+        _dataset(np.asarray(images[val]), y[val], settings.batch_size, seed) if len(val) else None
+    )
     callbacks = []
     if settings.early_stopping_patience and val_data is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=settings.early_stopping_patience, restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss",
+                patience=settings.early_stopping_patience,
+                restore_best_weights=True,
+            )
+        )
     started = time.perf_counter()
-    history = model.fit(train_data, validation_data=val_data, epochs=settings.epochs,
-                        callbacks=callbacks, verbose=2)
+    history = model.fit(
+        train_data, validation_data=val_data, epochs=settings.epochs, callbacks=callbacks, verbose=2
+    )
     train_seconds = time.perf_counter() - started
     history_frame = pd.DataFrame(history.history)
     history_frame.insert(0, "epoch", np.arange(1, len(history_frame) + 1))
     metrics: dict = {}
     if len(test):
-        probabilities = model.predict(np.asarray(images[test], dtype=np.float32),
-                                      batch_size=max(settings.batch_size, 32), verbose=0)
+        probabilities = model.predict(
+            np.asarray(images[test], dtype=np.float32),
+            batch_size=max(settings.batch_size, 32),
+            verbose=0,
+        )
         metrics = classification_metrics(y[test], probabilities, labels, positive_index)
     metrics.update(
         n_params=int(model.count_params()),
-        n_train=int(len(train)), n_val=int(len(val)), n_test=int(len(test)),
+        n_train=len(train),
+        n_val=len(val),
+        n_test=len(test),
         train_seconds=round(train_seconds, 3),
-        epochs_run=int(len(history_frame)),
-        input_scale=scale, input_mean=mean.tolist(), input_std=std.tolist(),
+        epochs_run=len(history_frame),
+        input_scale=scale,
+        input_mean=mean.tolist(),
+        input_std=std.tolist(),
     )
     return FitResult(model, history_frame, metrics)

@@ -3,7 +3,7 @@
 
 rule aggregate_cv:
     input:
-        get_cv_metrics,
+        metrics=get_cv_metrics,
     output:
         runs="results/{dataset}/tables/cv_runs.csv",
         summary="results/{dataset}/tables/cv_summary.csv",
@@ -17,25 +17,26 @@ rule aggregate_cv:
             caption="../report/cv_heatmap.rst",
             category="Cross-validation",
         ),
-    params:
-        folds=len(FOLDS),
     log:
         "logs/aggregate_cv/{dataset}.log",
-    shell:
-        "{PYTHON} {SCRIPTS}/aggregate_cv.py --metrics {input} --folds {params.folds}"
-        " --dataset {wildcards.dataset} --runs {output.runs} --summary {output.summary}"
-        " --markdown {output.markdown} --heatmap {output.heatmap} > {log} 2>&1"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        folds=len(FOLDS),
+    script:
+        "../../scripts/aggregate_cv.py"
 
 
 rule select_config:
     input:
-        "results/{dataset}/tables/cv_summary.csv",
+        summary="results/{dataset}/tables/cv_summary.csv",
     output:
-        "results/{dataset}/selection.json",
-    params:
-        metric=config.get("selection", {}).get("metric", "mean_accuracy"),
+        out="results/{dataset}/selection.json",
     log:
         "logs/select_config/{dataset}.log",
-    shell:
-        "{PYTHON} {SCRIPTS}/select_config.py --summary {input} --metric {params.metric}"
-        " --out {output} > {log} 2>&1"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        metric=config["selection"]["metric"],
+    script:
+        "../../scripts/select_config.py"

@@ -1,16 +1,13 @@
 # Helpers shared by all rules: config validation, wildcard constraints, input functions.
 # Kept free of TensorFlow so that parsing the workflow takes well under a second.
 import json
+import os
 import re
-from pathlib import Path
 
 from snakemake.utils import validate
 
-
 validate(config, schema="../schemas/config.schema.yaml")
 
-SCRIPTS = Path(workflow.basedir) / "scripts"
-PYTHON = "python"
 DATASETS = sorted(config["datasets"])
 SIZES = sorted(config["resize"]["sizes"])
 GENERATORS = sorted(config["generators"])
@@ -53,10 +50,24 @@ def get_demo_per_class(wildcards):
 
 
 def get_ingest_input(wildcards):
+    """The generated demo folder, or every regular file under the data root, so that adding,
+    removing or editing an image reruns ingest (and, through the manifest, what depends on it).
+    Symlinks and hidden files are left to ingest, which lists them in the manifest."""
     spec = config["datasets"][wildcards.dataset]
     if spec.get("demo"):
         return f"results/{wildcards.dataset}/demo_data"
-    return []
+    files = []
+    for folder, subfolders, names in os.walk(spec["root"]):
+        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        for name in names:
+            path = os.path.join(folder, name)
+            if (
+                not name.startswith(".")
+                and os.path.isfile(path)
+                and not os.path.islink(path)
+            ):
+                files.append(path)
+    return sorted(files)
 
 
 def get_ingest_options(wildcards):
@@ -103,9 +114,14 @@ def get_job_seed(wildcards):
 
 def train_threads(wildcards):
     """Small images: one thread per job and more jobs side by side (TensorFlow start-up and
-    small kernels scale poorly); from 100 px the big Dense update profits from 2-4 threads."""
+    small kernels scale poorly); from 100 px the big Dense update profits from 2-4 threads.
+    """
     size = int(wildcards.size)
-    return 1 if size < 100 else min(4, max(1, workflow.cores // 2 if workflow.cores else 2))
+    return (
+        1
+        if size < 100
+        else min(4, max(1, workflow.cores // 2 if workflow.cores else 2))
+    )
 
 
 def train_mem_mb(wildcards, attempt):
@@ -117,7 +133,9 @@ def train_mem_mb(wildcards, attempt):
 def train_runtime(wildcards, attempt):
     """Minutes; seed 000 reports 10-600 min for a whole size on a GPU, we ask per fold."""
     size = int(wildcards.size)
-    return int(10 + size * size * config["training"].get("epochs", 50) / 20000) * attempt
+    return (
+        int(10 + size * size * config["training"].get("epochs", 50) / 20000) * attempt
+    )
 
 
 def get_cv_metrics(wildcards):

@@ -3,15 +3,16 @@
 
 rule make_demo:
     output:
-        directory("results/{dataset}/demo_data"),
-    params:
-        per_class=get_demo_per_class,
-        seed=config.get("seed", 42),
+        out=directory("results/{dataset}/demo_data"),
     log:
         "logs/make_demo/{dataset}.log",
-    shell:
-        "{PYTHON} {SCRIPTS}/make_demo.py --out {output} --per-class {params.per_class}"
-        " --seed {params.seed} > {log} 2>&1"
+    conda:
+        "../../envs/ingest.yaml"
+    params:
+        per_class=get_demo_per_class,
+        seed=config["seed"],
+    script:
+        "../../scripts/make_demo.py"
 
 
 rule ingest:
@@ -20,42 +21,45 @@ rule ingest:
     output:
         manifest="results/{dataset}/manifest.csv",
         labels="results/{dataset}/labels.txt",
+    log:
+        "logs/ingest/{dataset}.log",
+    conda:
+        "../../envs/ingest.yaml"
     params:
         root=get_dataset_root,
         options=get_ingest_options,
-    log:
-        "logs/ingest/{dataset}.log",
-    shell:
-        "{PYTHON} {SCRIPTS}/ingest.py --root {params.root:q} --options {params.options:q}"
-        " --manifest {output.manifest} --labels {output.labels} > {log} 2>&1"
+    script:
+        "../../scripts/ingest.py"
 
 
 rule split:
     input:
         manifest="results/{dataset}/manifest.csv",
     output:
-        "results/{dataset}/splits.csv",
-    params:
-        options=get_split_options,
+        splits="results/{dataset}/splits.csv",
     log:
         "logs/split/{dataset}.log",
-    shell:
-        "{PYTHON} {SCRIPTS}/split.py --manifest {input.manifest} --options {params.options:q}"
-        " --splits {output} > {log} 2>&1"
+    conda:
+        "../../envs/ingest.yaml"
+    params:
+        options=get_split_options,
+    script:
+        "../../scripts/split.py"
 
 
 rule resize:
     input:
         manifest="results/{dataset}/manifest.csv",
     output:
-        "results/{dataset}/arrays/{size}.npy",
-    params:
-        root=get_dataset_root,
-        options=get_resize_options,
+        out="results/{dataset}/arrays/{size}.npy",
     log:
         "logs/resize/{dataset}/{size}.log",
     benchmark:
         "benchmarks/resize/{dataset}/{size}.tsv"
-    shell:
-        "{PYTHON} {SCRIPTS}/resize.py --manifest {input.manifest} --root {params.root:q}"
-        " --size {wildcards.size} --options {params.options:q} --out {output} > {log} 2>&1"
+    conda:
+        "../../envs/ingest.yaml"
+    params:
+        root=get_dataset_root,
+        options=get_resize_options,
+    script:
+        "../../scripts/resize.py"

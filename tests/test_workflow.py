@@ -1,0 +1,84 @@
+"""End-to-end Snakemake run of the tiny config, the rerun contract and config validation."""
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import planned_jobs, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One real run of the tiny config, shared by the tests of this module."""
+    from conftest import TINY_CONFIG
+
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    run_snakemake(workdir, TINY_CONFIG)
+    return workdir, TINY_CONFIG
+
+
+def test_tables_have_a_row_per_job_and_k_folds_per_cell(finished_run):
+    workdir, config = finished_run
+    results = workdir / "results" / "tiny"
+    labels = (results / "labels.txt").read_text().split()
+    assert labels == ["lesion", "normal"]
+    runs = pd.read_csv(results / "tables" / "cv_runs.csv")
+    n_cells = (
+        len(config["resize"]["sizes"]) * len(config["generators"]) * len(config["architectures"])
+    )
+    assert len(runs) == n_cells * config["split"]["folds"]
+    assert set(runs["size"]) == set(config["resize"]["sizes"])
+    assert runs.accuracy.between(0, 1).all() and (runs.status == "ok").all()
+    summary = pd.read_csv(results / "tables" / "cv_summary.csv")
+    assert len(summary) == n_cells
+    assert (summary.n_folds == config["split"]["folds"]).all()
+    for row in summary.itertuples():
+        cell = runs[(runs.generator == row.generator) & (runs["size"] == row.size)]
+        assert row.mean_accuracy == pytest.approx(cell.accuracy.mean())
+    selection = json.loads((results / "selection.json").read_text())
+    best = summary.mean_accuracy.max()
+    assert selection["mean_accuracy"] == pytest.approx(best)
+    assert (results / "plots" / "cv_heatmap.png").stat().st_size > 5000
+    manifest = pd.read_csv(results / "manifest.csv")
+    assert (manifest.status == "ok").sum() == 24
+    metrics = json.loads(next(results.glob("cv/*/g1/16/fold0/metrics.json")).read_text())
+    assert metrics["n_test"] == sum(metrics["per_class"][c]["support"] for c in labels)
+    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["n_test"]
+
+
+def test_adding_a_size_schedules_only_that_size(finished_run):
+    workdir, config = finished_run
+    assert planned_jobs(workdir, config) == []  # nothing to do after a complete run
+    bigger = json.loads(json.dumps(config))
+    bigger["resize"]["sizes"].append(20)
+    jobs = planned_jobs(workdir, bigger)
+    trained = [w for rule, w in jobs if rule == "train_cv"]
+    assert len(trained) == len(config["generators"]) * config["split"]["folds"]
+    assert {w["size"] for w in trained} == {"20"}
+    assert {rule for rule, _ in jobs} == {
+        "resize",
+        "train_cv",
+        "aggregate_cv",
+        "select_config",
+        "all",
+    }
+
+
+def test_changing_one_generator_reruns_only_its_jobs(finished_run):
+    workdir, config = finished_run
+    changed = json.loads(json.dumps(config))
+    changed["generators"]["g3"]["rotation_range"] = 30
+    jobs = planned_jobs(workdir, changed)
+    trained = [w for rule, w in jobs if rule == "train_cv"]
+    assert {w["generator"] for w in trained} == {"g3"}
+    assert len(trained) == len(config["resize"]["sizes"]) * config["split"]["folds"]
+    assert "resize" not in {rule for rule, _ in jobs}
+
+
+def test_unknown_config_key_is_a_clear_error(tmp_path, tiny_config):
+    tiny_config["trainig"] = {"epochs": 3}
+    result = run_snakemake(tmp_path, tiny_config, "-n", check=False)
+    assert result.returncode != 0
+    assert "trainig" in result.stdout + result.stderr
