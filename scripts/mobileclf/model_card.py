@@ -54,6 +54,24 @@ def _variant_table(export: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _cv_caveat(chosen: dict, reduced: bool) -> str:
+    """Why the CV score of the shipped configuration is (or is not) optimistic."""
+    reasons = []
+    if int(chosen.get("candidates", 2)) > 1:
+        reasons.append(
+            "it is the best of all configurations compared on the same folds (winner's curse)"
+        )
+    if reduced:
+        reasons.append("parameter reduction chose the layer widths on the same folds")
+    if not reasons:
+        return "Only one configuration was evaluated, so it carries no selection bias."
+    return (
+        "**This number is optimistic**: "
+        + ", and ".join(reasons)
+        + ". Quote the holdout figure, not this one."
+    )
+
+
 def render(
     dataset: str,
     spec: dict,
@@ -156,10 +174,7 @@ def render(
         f"{metrics.get('confusion_matrix')}",
         "",
         f"Cross-validation score of the chosen configuration: {_pct(cv_score)} "
-        f"(± {_pct(chosen.get('std_accuracy'))}). **This number is optimistic**: it is the best of "
-        "all configurations compared on the same folds (winner's curse)"
-        + (", and parameter reduction chose the layer widths on the same folds" if reduced else "")
-        + ". Quote the holdout figure, not this one.",
+        f"(± {_pct(chosen.get('std_accuracy'))}). " + _cv_caveat(chosen, reduced),
         "",
         "## Deployable variants",
         "",
@@ -170,6 +185,15 @@ def render(
         "",
         "## Limitations",
         "",
+        *(
+            [
+                "* **No patient (group) ids were given**: slices of one patient can sit in both "
+                "the training images and the holdout, so the holdout accuracy above is "
+                "optimistic too. Give `ingest.group_csv` or `ingest.group_pattern` to fix this."
+            ]
+            if (splits["group"].fillna("").astype(str) == "").all()
+            else []
+        ),
         f"* The holdout is small ({n} images): its accuracy is uncertain by the interval above; "
         "differences of a few points between variants are within noise.",
         "* Choosing a variant *because* it scored best on this holdout makes that variant's "

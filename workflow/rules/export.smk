@@ -46,7 +46,7 @@ rule convert:
         arrays=get_all_arrays,
         splits="results/{dataset}/splits.csv",
     output:
-        temp("results/{dataset}/export/plain_{variant}.tflite"),
+        "results/{dataset}/export/plain_{variant}.tflite",
     log:
         "logs/convert/{dataset}/{variant}.log",
     benchmark:
