@@ -35,4 +35,4 @@ if __name__ == "__main__":
     arguments.add_argument("--models", nargs="+", required=True)
     arguments.add_argument("--options", type=json_arg, default={})
     arguments.add_argument("--out", required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

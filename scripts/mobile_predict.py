@@ -72,4 +72,4 @@ if __name__ == "__main__":
     for name in ("variant", "model", "metadata", "holdout", "computer", "gallery", "out"):
         arguments.add_argument(f"--{name}", required=True)
     arguments.add_argument("--camera", nargs="+", required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

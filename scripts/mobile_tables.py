@@ -112,4 +112,4 @@ if __name__ == "__main__":
         arguments.add_argument(f"--{name}", required=True)
     arguments.add_argument("--positive-class", default="")
     arguments.add_argument("--options", type=json_arg, required=True)
-    run(main, arguments)
+    run(main, arguments, globals().get("snakemake"))

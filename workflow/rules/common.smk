@@ -298,6 +298,12 @@ def export_outputs(dataset):
     ] + [f"results/{dataset}/deploy/model_{variant}.tflite" for variant in VARIANTS]
 
 
+# Until export.smk moves to script: like the other stages (main bb939db), its shell
+# commands need these two names; delete this block when it does.
+PYTHON = "python"
+SCRIPTS = Path(workflow.basedir) / "scripts"
+
+
 # --- mobile emulation, latency and the report (workflow/rules/mobile.smk) -------------
 
 MOBILE = config.get("mobile", {})

@@ -15,14 +15,13 @@ rule mobile_reference_inputs:
         "logs/mobile_reference_inputs/{dataset}.log",
     benchmark:
         "benchmarks/mobile_reference_inputs/{dataset}.tsv"
+    conda:
+        "../../envs/ingest.yaml"
     params:
         root=get_dataset_root,
         options=get_mobile_reference_options,
-    shell:
-        "{PYTHON} {SCRIPTS}/mobile_inputs.py reference --splits {input.splits}"
-        " --labels {input.labels} --spec {input.spec} --root {params.root:q}"
-        " --options {params.options:q} --holdout {output.holdout}"
-        " --computer {output.computer} --gallery {output.gallery} > {log} 2>&1"
+    script:
+        "../../scripts/mobile_reference_inputs.py"
 
 
 rule mobile_camera_inputs:
@@ -36,14 +35,13 @@ rule mobile_camera_inputs:
         "logs/mobile_camera_inputs/{dataset}/{severity}.log",
     benchmark:
         "benchmarks/mobile_camera_inputs/{dataset}/{severity}.tsv"
+    conda:
+        "../../envs/ingest.yaml"
     params:
         root=get_dataset_root,
         options=get_camera_level,
-    shell:
-        "{PYTHON} {SCRIPTS}/mobile_inputs.py camera --holdout {input.holdout}"
-        " --spec {input.spec} --root {params.root:q} --severity {wildcards.severity}"
-        " --options {params.options:q} --out {output.inputs}"
-        " --examples {output.examples} > {log} 2>&1"
+    script:
+        "../../scripts/mobile_camera_inputs.py"
 
 
 rule mobile_predict:
@@ -55,18 +53,17 @@ rule mobile_predict:
         gallery="results/{dataset}/mobile/inputs/gallery.npy",
         camera=get_camera_inputs,
     output:
-        "results/{dataset}/mobile/predictions/{variant}.csv",
+        out="results/{dataset}/mobile/predictions/{variant}.csv",
     log:
         "logs/mobile_predict/{dataset}/{variant}.log",
     benchmark:
         "benchmarks/mobile_predict/{dataset}/{variant}.tsv"
     wildcard_constraints:
         variant=mobile_variant_pattern(),
-    shell:
-        "{PYTHON} {SCRIPTS}/mobile_predict.py --variant {wildcards.variant}"
-        " --model {input.model} --metadata {input.metadata} --holdout {input.holdout}"
-        " --computer {input.computer} --gallery {input.gallery} --camera {input.camera}"
-        " --out {output} > {log} 2>&1"
+    conda:
+        "../../envs/mobile.yaml"
+    script:
+        "../../scripts/mobile_predict.py"
 
 
 rule mobile_tables:
@@ -107,25 +104,20 @@ rule mobile_tables:
         ),
     log:
         "logs/mobile_tables/{dataset}.log",
+    conda:
+        "../../envs/report.yaml"
     params:
-        positive=get_positive_class,
+        positive_class=get_positive_class,
         options=get_verdict_options,
-    shell:
-        "{PYTHON} {SCRIPTS}/mobile_tables.py --dataset {wildcards.dataset}"
-        " --predictions {input.predictions} --labels {input.labels} --spec {input.spec}"
-        " --cv-summary {input.cv_summary} --models {input.models} --camera {input.camera}"
-        " --examples {input.examples} --holdout {input.holdout}"
-        " --positive-class {params.positive:q} --options {params.options:q}"
-        " --table {output.table} --phone-test {output.phone_test}"
-        " --robustness {output.robustness} --contact-sheet {output.contact_sheet}"
-        " --verdict {output.verdict} > {log} 2>&1"
+    script:
+        "../../scripts/mobile_tables.py"
 
 
 rule mobile_latency:
     input:
-        get_deploy_models,
+        models=get_deploy_models,
     output:
-        report(
+        out=report(
             "results/{dataset}/tables/latency.csv",
             caption="../report/latency.rst",
             category="Mobile testing",
@@ -134,12 +126,13 @@ rule mobile_latency:
         "logs/mobile_latency/{dataset}.log",
     benchmark:
         "benchmarks/mobile_latency/{dataset}.tsv"
+    conda:
+        "../../envs/mobile.yaml"
     threads: mobile_latency_threads
     params:
         options=get_latency_options,
-    shell:
-        "{PYTHON} {SCRIPTS}/measure_latency.py --models {input}"
-        " --options {params.options:q} --out {output} > {log} 2>&1"
+    script:
+        "../../scripts/measure_latency.py"
 
 
 rule report:
@@ -154,24 +147,27 @@ rule report:
         markdown="results/{dataset}/report.md",
     log:
         "logs/report/{dataset}.log",
-    shell:
-        "{PYTHON} {SCRIPTS}/make_report.py --dataset {wildcards.dataset}"
-        " --results results/{wildcards.dataset} --benchmarks benchmarks"
-        " --html {output.html} --markdown {output.markdown} > {log} 2>&1"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        benchmarks="benchmarks",
+    script:
+        "../../scripts/make_report.py"
 
 
 rule report_index:
     input:
-        html=expand("results/{dataset}/report.html", dataset=DATASETS),
         verdicts=expand("results/{dataset}/verdict.json", dataset=DATASETS),
+        reports=expand("results/{dataset}/report.html", dataset=DATASETS),
     output:
-        report(
+        html=report(
             "results/index.html",
             caption="../report/index.rst",
             category="Report",
         ),
     log:
         "logs/report_index/all.log",
-    shell:
-        "{PYTHON} {SCRIPTS}/make_report.py --index --verdicts {input.verdicts}"
-        " --html {output} > {log} 2>&1"
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/make_index.py"
