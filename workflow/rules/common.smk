@@ -299,8 +299,9 @@ def export_outputs(dataset):
 
 
 # Until export.smk moves to script: like the other stages (main bb939db), its shell
-# commands need these two names; delete this block when it does.
-PYTHON = "python"
+# commands need these two names; delete this block when it does. The interpreter running
+# Snakemake is the one script: rules use, so both kinds of rule see the same packages.
+PYTHON = __import__("sys").executable
 SCRIPTS = Path(workflow.basedir) / "scripts"
 
 
