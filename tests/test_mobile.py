@@ -580,7 +580,17 @@ def test_report_renders_in_headless_chromium(report_results, tmp_path):
 
 @pytest.mark.slow
 def test_workflow_runs_mobile_stage_and_reruns_one_severity(tmp_path, tiny_config):
-    tiny_config["export"] = {"variants": ["float32", "int8"], "calibration_images": 16}
+    tiny_config["export"] = {
+        "variants": ["float32", "int8"],
+        "calibration_images": 16,
+        "metadata": {
+            "name": "tiny",
+            "version": "v1",
+            "description": "test",
+            "author": "t",
+            "license": "CC0",
+        },
+    }
     tiny_config["mobile"] = {
         "camera_levels": [{}, {"fill": 0.8, "rotation": 5, "noise": 4, "yuv": True}],
         "phone_test_per_class": 2,

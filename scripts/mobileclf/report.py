@@ -493,7 +493,9 @@ def optimism_section(table, selection, final_metrics, splits, latency_table) -> 
     items.append(
         "The camera path is an emulation: real screens add moiré and glare, real cameras "
         "auto-expose and sharpen, and hands shake. The severity levels are assumptions "
-        "set in config (mobile.camera_levels); confirm on a phone before clinical use."
+        "set in config (mobile.camera_levels); at severity 0 a non-square picture is fitted "
+        "to the frame width, so the 480×480 crop still shows background above and below it. "
+        "Confirm on a phone before clinical use."
     )
     if latency_table is not None:
         items.append("Latency was measured on this computer's CPU, not on a phone.")
