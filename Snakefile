@@ -19,6 +19,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/reduction.smk"
+include: "workflow/rules/mobile.smk"
 
 
 rule all:

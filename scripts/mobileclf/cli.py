@@ -32,6 +32,7 @@ from mobileclf.final import FinalSpecError
 from mobileclf.images import ImageRejected
 from mobileclf.ingest import IngestError
 from mobileclf.reduction import ReductionError
+from mobileclf.mobile import MobileInputError
 from mobileclf.selection import SelectionError
 from mobileclf.splits import SplitError
 from mobileclf.tflite_metadata import MetadataError
@@ -46,6 +47,7 @@ USER_ERRORS = (UserError, DataMismatch, IngestError, SplitError, SelectionError,
 USER_ERRORS += (ConversionError, FinalSpecError, MetadataError, VerificationError)
 USER_ERRORS += (UnreadableMetrics,)
 USER_ERRORS += (ReductionError,)
+USER_ERRORS += (MobileInputError,)
 
 
 def json_arg(text: str) -> object:

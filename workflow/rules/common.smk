@@ -343,6 +343,9 @@ def get_final_outputs():
         outputs += export_outputs(dataset)
         if segmentation_options(dataset):
             outputs.append(f"results/{dataset}/plots/segmentation.png")
+        outputs += [f"results/{dataset}/report.html", f"results/{dataset}/report.md"]
+    if len(DATASETS) > 1:
+        outputs.append("results/index.html")
     return outputs
 
 
@@ -630,6 +633,135 @@ def reduction_runtime(wildcards, attempt):
     trainings = len(_block_cells(wildcards)) * len(FOLDS)
     epochs = config["training"].get("epochs", 50)
     return int(10 + trainings * size * size * epochs / 200000) * attempt
+
+
+# --- mobile emulation, latency and the report (workflow/rules/mobile.smk) -------------
+
+MOBILE = config.get("mobile", {})
+MOBILE_SEVERITIES = list(range(len(MOBILE.get("camera_levels", [{}]))))
+
+
+wildcard_constraints:
+    severity=r"\d+",
+
+
+def mobile_variant_pattern():
+    """mobile_predict also runs the Keras model ("keras") besides the exported files."""
+    return _alternatives(["keras", *VARIANTS])
+
+
+def get_mobile_model(wildcards):
+    """The Keras "computer" model or one exported TFLite file."""
+    if wildcards.variant == "keras":
+        return f"results/{wildcards.dataset}/final/model.keras"
+    return f"results/{wildcards.dataset}/deploy/model_{wildcards.variant}.tflite"
+
+
+def get_mobile_reference_options(wildcards):
+    """Training resize rule (computer path), decode limits, phone-test draw."""
+    ingest = config["datasets"][wildcards.dataset].get("ingest", {})
+    return as_json(
+        {
+            "mode": config["resize"].get("mode", "stretch"),
+            "resample": config["resize"].get("resample", "bilinear"),
+            "max_pixels": ingest.get("max_pixels", 100_000_000),
+            "oversize": ingest.get("oversize", "reject"),
+            "phone_test_per_class": MOBILE.get("phone_test_per_class", 5),
+            "seed": config.get("seed", 42),
+        }
+    )
+
+
+def get_camera_level(wildcards):
+    """One severity level only: editing level 2 reruns level 2's emulation alone."""
+    ingest = config["datasets"][wildcards.dataset].get("ingest", {})
+    return as_json(
+        {
+            "conditions": MOBILE.get("camera_levels", [{}])[int(wildcards.severity)],
+            "sensor_orientation": MOBILE.get("sensor_orientation", 90),
+            "max_pixels": ingest.get("max_pixels", 100_000_000),
+            "oversize": ingest.get("oversize", "reject"),
+            "seed": config.get("seed", 42),
+        }
+    )
+
+
+def get_camera_inputs(wildcards):
+    return expand(
+        "results/{dataset}/mobile/inputs/camera_{severity}.npy",
+        dataset=wildcards.dataset,
+        severity=MOBILE_SEVERITIES,
+    )
+
+
+def get_camera_examples(wildcards):
+    return expand(
+        "results/{dataset}/mobile/inputs/camera_{severity}_examples.npz",
+        dataset=wildcards.dataset,
+        severity=MOBILE_SEVERITIES,
+    )
+
+
+def get_mobile_predictions(wildcards):
+    return expand(
+        "results/{dataset}/mobile/predictions/{variant}.csv",
+        dataset=wildcards.dataset,
+        variant=["keras", *VARIANTS],
+    )
+
+
+def get_verdict_options(wildcards):
+    """Thresholds, plus the generators (the verdict checks whether the selected one
+    augments brightness and rotation)."""
+    return as_json(
+        {
+            "thresholds": MOBILE.get(
+                "thresholds",
+                {
+                    "gallery_accuracy": 0.85,
+                    "camera_accuracy": 0.8,
+                    "camera_severity": 1,
+                },
+            ),
+            "generators": config["generators"],
+        }
+    )
+
+
+def get_latency_options(wildcards):
+    return as_json(MOBILE.get("latency", {}))
+
+
+def mobile_latency_threads(wildcards):
+    """Reserve as many cores as the largest thread count measured (capped by --cores),
+    so no other job competes with the timing."""
+    wanted = max(MOBILE.get("latency", {}).get("threads", [1, 4]))
+    return min(wanted, workflow.cores) if workflow.cores else wanted
+
+
+def get_report_inputs(wildcards):
+    """Everything the report shows; reduction.json only when that stage is in the DAG."""
+    d = wildcards.dataset
+    inputs = {
+        "manifest": f"results/{d}/manifest.csv",
+        "splits": f"results/{d}/splits.csv",
+        "labels": f"results/{d}/labels.txt",
+        "cv_summary": f"results/{d}/tables/cv_summary.csv",
+        "cv_heatmap": f"results/{d}/plots/cv_heatmap.png",
+        "selection": f"results/{d}/selection.json",
+        "export": f"results/{d}/tables/export.csv",
+        "final_metrics": f"results/{d}/final/metrics.json",
+        "spec": f"results/{d}/final/spec.json",
+        "mobile": f"results/{d}/tables/mobile.csv",
+        "phone_test": f"results/{d}/tables/phone_test.csv",
+        "latency": f"results/{d}/tables/latency.csv",
+        "robustness": f"results/{d}/plots/mobile_robustness.png",
+        "contact_sheet": f"results/{d}/plots/camera_contact_sheet.png",
+        "verdict": f"results/{d}/verdict.json",
+    }
+    if config.get("reduction", {}).get("enabled"):
+        inputs["reduction"] = f"results/{d}/reduction.json"
+    return inputs
 
 
 onsuccess:

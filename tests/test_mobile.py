@@ -1,0 +1,637 @@
+"""Mobile emulation (gallery and live camera), latency, verdict and the report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import zipfile
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import planned_jobs, run_snakemake
+from PIL import Image
+
+from mobileclf.camera import (
+    CameraConditions,
+    camera_input,
+    crop_or_pad_center,
+    gallery_input,
+    image_seed,
+    resize_nearest,
+    rgb_to_nv21_to_rgb,
+    template_preprocess,
+    to_sensor,
+)
+from mobileclf.mobile import KERAS, camera_drop_table, holdout_rows, mobile_table, prediction_frame
+from mobileclf.report import build_sections, render_html, render_markdown, wilson_interval
+from mobileclf.verdict import decide
+
+HARSH = CameraConditions(
+    fill=0.65,
+    offset=0.08,
+    rotation=10,
+    light=0.35,
+    contrast=0.2,
+    blur=2.5,
+    noise=10,
+    yuv=True,
+    jpeg_quality=60,
+)
+
+
+def coordinate_frame(height: int = 640, width: int = 480) -> np.ndarray:
+    """Each pixel encodes its position: R = row % 256, G = col % 256,
+    B = 16 * (row // 256) + col // 256."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    return np.stack([rows % 256, cols % 256, 16 * (rows // 256) + cols // 256], -1).astype(np.uint8)
+
+
+def decode(pixel: np.ndarray) -> tuple[int, int]:
+    r, g, b = (int(v) for v in pixel)
+    return r + 256 * (b // 16), g + 256 * (b % 16)
+
+
+# --- the template's crop + nearest-neighbour resize -----------------------------------
+
+
+def test_template_crop_and_nearest_resize_on_a_hand_made_image():
+    # 6 wide × 8 high: ResizeWithCropOrPadOp(6, 6) drops row 0 and row 7 ((8 - 6) // 2 = 1);
+    # ResizeOp(4, 4, NEAREST) reads source index floor((i + 0.5) * 6 / 4) = 0, 2, 3, 5.
+    frame = np.arange(8 * 6, dtype=np.uint8).reshape(8, 6, 1).repeat(3, axis=2)
+    out = template_preprocess(frame, 4, sensor_orientation=0)
+    expected = np.array([[6, 8, 9, 11], [18, 20, 21, 23], [24, 26, 27, 29], [36, 38, 39, 41]])
+    assert out.shape == (4, 4, 3)
+    assert (out[..., 0] == expected).all() and (out[..., 2] == expected).all()
+
+
+def test_template_on_the_480x640_portrait_frame_pixel_by_pixel():
+    frame = coordinate_frame()
+    out = template_preprocess(frame, 48, sensor_orientation=0)
+    for i in range(48):
+        for j in range(48):
+            # crop offset (640 - 480) // 2 = 80 rows; scale 480/48 = 10: centre sample 10*i + 5
+            assert decode(out[i, j]) == (80 + 10 * i + 5, 10 * j + 5)
+
+
+def test_sensor_orientation_is_undone_by_rot90op():
+    frame = coordinate_frame()
+    sensor = to_sensor(frame, 90)
+    assert sensor.shape == (480, 640, 3)  # the sensor delivers landscape
+    out = template_preprocess(sensor, 48, sensor_orientation=90)
+    # upright again: rows grow downwards, columns to the right, inside the central square
+    assert (
+        decode(out[0, 0])[0] < decode(out[47, 0])[0]
+        and decode(out[0, 0])[1] < decode(out[0, 47])[1]
+    )
+    # in sensor orientation the nearest sample of a 10-px block is its 6th pixel counted from
+    # the sensor's edge: mirrored against the upright crop, it lands one row higher
+    assert decode(out[0, 0]) == (80 + 4, 5)
+    assert decode(out[47, 47]) == (80 + 474, 475)
+
+
+def test_crop_or_pad_pads_small_images_centred():
+    small = np.full((2, 4, 3), 9, np.uint8)
+    out = crop_or_pad_center(small, 4, 4)
+    assert out[:, :, 0].tolist() == [[0, 0, 0, 0], [9, 9, 9, 9], [9, 9, 9, 9], [0, 0, 0, 0]]
+
+
+def test_severity_zero_on_a_frame_size_image_is_the_plain_crop_and_resize():
+    image = np.random.default_rng(1).integers(0, 256, (640, 480, 3), dtype=np.uint8)
+    for orientation in (0, 90):
+        for size in (30, 48, 100):
+            rng = np.random.default_rng(image_seed(5, 0, "a.png"))
+            model_input, frame = camera_input(image, size, CameraConditions(), rng, orientation)
+            assert (frame == image).all()
+            plain = template_preprocess(to_sensor(image, orientation), size, orientation)
+            assert (model_input == plain).all()
+    model_input, _ = camera_input(image, 48, CameraConditions(), np.random.default_rng(0), 0)
+    assert (model_input == resize_nearest(image[80:560], 48, 48)).all()
+
+
+def test_seeded_runs_are_identical_and_seeds_differ():
+    image = np.random.default_rng(2).integers(0, 256, (300, 260, 3), dtype=np.uint8)
+
+    def run(seed: int, key: str = "covid/1.png") -> tuple[np.ndarray, np.ndarray]:
+        return camera_input(image, 32, HARSH, np.random.default_rng(image_seed(seed, 3, key)))
+
+    first, again = run(7), run(7)
+    assert (first[0] == again[0]).all() and (first[1] == again[1]).all()
+    assert (first[1] != run(8)[1]).mean() > 0.5
+    assert (first[1] != run(7, "covid/2.png")[1]).mean() > 0.5
+
+
+def test_harsh_conditions_change_the_input_and_shrink_the_picture():
+    image = np.full((400, 400, 3), 255, np.uint8)  # a white picture on a darker background
+    _, frame = camera_input(image, 32, HARSH, np.random.default_rng(0))
+    assert frame.shape == (640, 480, 3)
+    centre, corner = frame[300:340, 220:260].mean(), frame[:40, :40].mean()
+    assert centre > corner + 30  # the picture fills only part of the frame
+
+
+def test_nv21_round_trip_keeps_grey_and_shares_chroma_per_2x2_block():
+    grey = np.full((4, 4, 3), 128, np.uint8)
+    assert np.abs(rgb_to_nv21_to_rgb(grey).astype(int) - 128).max() <= 1
+    stripes = np.zeros((2, 2, 3), np.uint8)
+    stripes[:, 0] = (255, 0, 0)
+    stripes[:, 1] = (0, 0, 255)
+    out = rgb_to_nv21_to_rgb(stripes).astype(int)
+    # luma is kept per pixel, chroma is the block average: red and blue become alike
+    assert (
+        np.abs(out[0, 0] - out[0, 1]).sum()
+        < np.abs(stripes[0, 0].astype(int) - stripes[0, 1]).sum() / 2
+    )
+
+
+def test_gallery_is_android_bilinear_without_antialiasing():
+    # 4 → 2: output pixel i samples position (i + 0.5) * 2 - 0.5 = 0.5, 2.5: the mean of two
+    row = np.array([0, 100, 200, 40], dtype=np.uint8)
+    image = np.repeat(row[None, :, None], 4, axis=0).repeat(3, axis=2)
+    out = gallery_input(image, 2)
+    assert out[0, :, 0].tolist() == [50, 120]
+    # a fine checkerboard: Pillow's antialiased bilinear averages it to grey, Android's
+    # two-tap bilinear without antialiasing keeps sampling single pixels
+    board = ((np.indices((400, 400)).sum(0) % 2) * 255).astype(np.uint8)[..., None].repeat(3, 2)
+    pil = np.asarray(Image.fromarray(board).resize((32, 32), Image.Resampling.BILINEAR))
+    android = gallery_input(board, 32)
+    assert np.abs(pil.astype(int) - 127).max() < 10
+    assert android.std() > pil.std() + 20
+
+
+# --- inference and latency on a real tiny TFLite model --------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tmp_path_factory) -> dict:
+    """A tiny Keras model (16 px, raw 0..255 input) and its float32 and int8 TFLite files."""
+    from mobileclf import tf_runtime
+
+    tf_runtime.configure(1, 0)
+    import tensorflow as tf
+
+    from mobileclf.architectures import build_model
+
+    folder = tmp_path_factory.mktemp("tiny_tflite")
+    layers = [
+        {"type": "conv", "filters": 4},
+        {"type": "maxpool"},
+        {"type": "flatten"},
+        {"type": "dense", "units": 8},
+    ]
+    model = build_model(layers, 16, 2, 1 / 255)
+    images = np.random.default_rng(0).integers(0, 256, (24, 16, 16, 3)).astype(np.uint8)
+    paths = {"keras": folder / "model.keras", "images": images}
+    model.save(paths["keras"])
+    for variant in ("float32", "int8"):
+        converter = tf.lite.TFLiteConverter.from_keras_model(model)
+        if variant == "int8":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = lambda: (
+                [images[i : i + 1].astype(np.float32)] for i in range(24)
+            )
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.uint8
+            converter.inference_output_type = tf.uint8
+        paths[variant] = folder / f"model_{variant}.tflite"
+        paths[variant].write_bytes(converter.convert())
+    return paths
+
+
+def test_tflite_variants_predict_like_keras(tiny_tflite):
+    from mobileclf.mobile import predict_keras, predict_tflite
+
+    images = tiny_tflite["images"]
+    keras_probs = predict_keras(tiny_tflite["keras"], images)
+    float_probs = predict_tflite(tiny_tflite["float32"], images, [0.0], [1.0])
+    int8_probs = predict_tflite(tiny_tflite["int8"], images, [0.0], [1.0])
+    assert float_probs.shape == (24, 2)
+    assert np.abs(float_probs - keras_probs).max() < 1e-4
+    assert np.abs(int8_probs - keras_probs).max() < 0.1  # 8-bit output steps are 1/256
+    assert np.allclose(int8_probs.sum(axis=1), 1, atol=0.02)
+
+
+def test_latency_is_measured_in_a_fresh_process(tiny_tflite):
+    from mobileclf.latency import LatencySettings, measure
+
+    rows = measure(tiny_tflite["float32"], LatencySettings(threads=(1, 2), warmup=2, runs=20))
+    assert [r["threads"] for r in rows] == [1, 2]
+    for row in rows:
+        assert 0 < row["median_ms"] <= row["p90_ms"] < 1000
+        assert row["runs"] == 20 and row["load_ms"] > 0
+        assert row["model_bytes"] == tiny_tflite["float32"].stat().st_size
+        assert row["peak_rss_delta_mb"] >= 0 and np.isfinite(row["rss_delta_mb"])
+        assert row["input_dtype"] == "float32"
+
+
+# --- tables and verdict ---------------------------------------------------------------
+
+
+def synthetic_predictions(camera_correct: list[int], gallery_correct: int = 10) -> pd.DataFrame:
+    """10 holdout images (5 per class); each path gets the first k images right."""
+    splits = pd.DataFrame(
+        {
+            "path": [f"{c}/{i}.png" for c in ("a", "b") for i in range(5)],
+            "label": ["a"] * 5 + ["b"] * 5,
+            "set": "holdout",
+        }
+    )
+    holdout = holdout_rows(splits, ["a", "b"], 3, seed=1)
+    frames = []
+
+    def probs(correct: int) -> np.ndarray:
+        right = np.eye(2)[holdout.y.to_numpy()]
+        right[correct:] = 1 - right[correct:]
+        return right
+
+    for variant in (KERAS, "float32", "int8"):
+        frames.append(prediction_frame(holdout, variant, "computer", None, probs(10)))
+        frames.append(prediction_frame(holdout, variant, "gallery", None, probs(gallery_correct)))
+        for severity, correct in enumerate(camera_correct):
+            frames.append(prediction_frame(holdout, variant, "camera", severity, probs(correct)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_phone_test_takes_n_per_class_deterministically():
+    splits = pd.DataFrame(
+        {
+            "path": [f"{c}/{i}.png" for c in ("a", "b") for i in range(9)],
+            "label": ["a"] * 9 + ["b"] * 9,
+            "set": ["holdout", "cv"] * 9,
+        }
+    )
+    first = holdout_rows(splits, ["a", "b"], 3, seed=1)
+    assert len(first) == 9 and first.phone_test.sum() == 6
+    assert first.groupby("label").phone_test.sum().tolist() == [3, 3]
+    again = holdout_rows(splits.iloc[::-1].reset_index(drop=True), ["a", "b"], 3, seed=1)
+    assert set(first.path[first.phone_test]) == set(again.path[again.phone_test])
+
+
+def test_mobile_table_accuracy_and_drop():
+    table = mobile_table(synthetic_predictions([10, 8, 5]), ["a", "b"], positive_index=1)
+    holdout = table[table.subset == "holdout"]
+    assert list(holdout.columns) == [
+        "subset",
+        "variant",
+        "path",
+        "severity",
+        "n_images",
+        "accuracy",
+        "macro_f1",
+        "sensitivity",
+        "specificity",
+        "drop_vs_computer",
+    ]
+    camera = holdout[(holdout.variant == "int8") & (holdout.path == "camera")]
+    assert camera.accuracy.tolist() == [1.0, 0.8, 0.5]
+    assert camera.drop_vs_computer.round(6).tolist() == [0.0, 0.2, 0.5]
+    assert (holdout.n_images == 10).all()
+    assert (table[table.subset == "phone_test"].n_images == 6).all()
+    wide = camera_drop_table(table)
+    assert wide.loc[wide.variant == "float32", "drop_s2"].iloc[0] == pytest.approx(0.5)
+
+
+def test_verdict_says_no_and_points_to_augmentation_when_the_camera_fails():
+    table = mobile_table(synthetic_predictions([10, 6, 5]), ["a", "b"], 1)
+    verdict = decide(
+        table,
+        {"gallery_accuracy": 0.85, "camera_accuracy": 0.8, "camera_severity": 1},
+        {"generator": "g1", "size": 32},
+        {"rescale": 1 / 255},
+        None,
+        {"float32": 1000, "int8": 300},
+    )
+    assert verdict["deployable"] is False and verdict["recommended_variant"] is None
+    actions = [step["action"] for step in verdict["next_steps"]]
+    assert actions == ["generator with brightness and rotation", "other image size (larger)"]
+    assert "60%" in verdict["next_steps"][0]["because"]
+    assert verdict["camera_by_severity"]["int8"] == {"0": 1.0, "1": 0.6, "2": 0.5}
+
+
+def test_verdict_recommends_the_smallest_passing_file():
+    table = mobile_table(synthetic_predictions([10, 9, 5]), ["a", "b"], 1)
+    verdict = decide(
+        table,
+        {"gallery_accuracy": 0.85, "camera_accuracy": 0.8, "camera_severity": 1},
+        {"generator": "g3", "size": 128},
+        {"brightness_range": [0.2, 1], "rotation_range": 40},
+        None,
+        {"float32": 1000, "int8": 300},
+    )
+    assert verdict["deployable"] is True and verdict["recommended_variant"] == "int8"
+    assert verdict["next_steps"] == []
+
+
+def test_plots_are_png_files_at_the_given_paths(tmp_path, monkeypatch):
+    from mobileclf.mobile import plot_contact_sheet, plot_robustness
+
+    monkeypatch.chdir(tmp_path)
+    table = mobile_table(synthetic_predictions([10, 8, 5]), ["a", "b"], 1)
+    plot_robustness(table, tmp_path / "robustness.png", "title")
+    frames = {s: np.zeros((2, 32, 24, 3), np.uint8) for s in (0, 1)}
+    inputs = {s: np.zeros((2, 8, 8, 3), np.uint8) for s in (0, 1)}
+    originals = [np.zeros((16, 16, 3), np.uint8)] * 2
+    plot_contact_sheet(originals, frames, inputs, ["a", "b"], tmp_path / "sheet.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["robustness.png", "sheet.png"]
+    for name in ("robustness.png", "sheet.png"):
+        with Image.open(tmp_path / name) as image:
+            assert image.format == "PNG" and image.size[0] > 300
+
+
+# --- the report -----------------------------------------------------------------------
+
+
+def _png(path: Path, colour: tuple[int, int, int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (120, 80), colour).save(path)
+
+
+@pytest.fixture
+def report_results(tmp_path) -> tuple[Path, Path]:
+    """A results/<dataset> folder with every file the report reads (small and synthetic)."""
+    results, bench = tmp_path / "results" / "ds", tmp_path / "benchmarks"
+    (results / "tables").mkdir(parents=True)
+    (results / "final").mkdir()
+    pd.DataFrame(
+        {
+            "path": ["a/1.png", "b/1.png", "b/x.txt"],
+            "label": ["a", "b", "b"],
+            "width": [64, 96, 0],
+            "height": [64, 96, 0],
+            "status": ["ok", "ok", "rejected"],
+            "reason": ["", "", "not an image"],
+        }
+    ).to_csv(results / "manifest.csv", index=False)
+    pd.DataFrame(
+        {
+            "path": ["a/1.png", "b/1.png"],
+            "label": ["a", "b"],
+            "group": ["", ""],
+            "set": ["holdout", "cv"],
+        }
+    ).to_csv(results / "splits.csv", index=False)
+    pd.DataFrame(
+        {
+            "arch": ["m1", "m1"],
+            "generator": ["g1", "g3"],
+            "size": [32, 32],
+            "mean_accuracy": [0.9, 0.8],
+            "std_accuracy": [0.01, 0.02],
+            "accuracy_text": ["90.00 (+- 1.00)", "80.00 (+- 2.00)"],
+        }
+    ).to_csv(results / "tables" / "cv_summary.csv", index=False)
+    _png(results / "plots" / "cv_heatmap.png", (200, 30, 30))
+    (results / "selection.json").write_text(
+        json.dumps(
+            {
+                "arch": "m1",
+                "generator": "g1",
+                "size": 32,
+                "mean_accuracy": 0.9,
+                "candidates": 2,
+                "note": "n",
+            }
+        )
+    )
+    (results / "reduction.json").write_text(json.dumps({"filters": 4, "neurons": 8, "layers": []}))
+    _png(results / "plots" / "reduction_curve.png", (30, 200, 30))
+    pd.DataFrame({"filters": [4, 8], "neurons": [8, 8], "mean_accuracy": [0.88, 0.9]}).to_csv(
+        results / "tables" / "reduction.csv", index=False
+    )
+    (results / "final" / "spec.json").write_text(json.dumps({"arch": "m1", "size": 32}))
+    (results / "final" / "metrics.json").write_text(json.dumps({"accuracy": 0.85, "per_class": {}}))
+    pd.DataFrame(
+        {"variant": ["float32", "int8"], "bytes": [1000, 300], "agreement": [1.0, 0.98]}
+    ).to_csv(results / "tables" / "export.csv", index=False)
+    predictions = synthetic_predictions([10, 6, 5])
+    table = mobile_table(predictions, ["a", "b"], 1)
+    table.to_csv(results / "tables" / "mobile.csv", index=False)
+    pd.DataFrame(
+        {
+            "image": ["a/1.png"],
+            "label": ["a"],
+            "keras/computer": ["a"],
+            "int8/gallery": ["b"],
+            "float32/camera1": ["b"],
+        }
+    ).to_csv(results / "tables" / "phone_test.csv", index=False)
+    pd.DataFrame(
+        {
+            "variant": ["float32", "float32"],
+            "threads": [1, 4],
+            "median_ms": [0.5, 0.3],
+            "p90_ms": [0.6, 0.4],
+            "load_ms": [3.0, 3.0],
+            "peak_rss_delta_mb": [1.0, 1.0],
+            "model_bytes": [1000, 1000],
+            "input_dtype": ["float32"] * 2,
+            "cpu_count": [2, 2],
+        }
+    ).to_csv(results / "tables" / "latency.csv", index=False)
+    _png(results / "plots" / "mobile_robustness.png", (30, 30, 200))
+    _png(results / "plots" / "camera_contact_sheet.png", (90, 90, 90))
+    verdict = decide(
+        table,
+        {"gallery_accuracy": 0.85, "camera_accuracy": 0.8, "camera_severity": 1},
+        {"generator": "g1", "size": 32},
+        {},
+        None,
+        {"float32": 1000, "int8": 300},
+    )
+    (results / "verdict.json").write_text(json.dumps({"dataset": "ds", **verdict}))
+    for stage, seconds in (("train_cv", 30.0), ("mobile_predict", 3.0)):
+        (bench / stage / "ds").mkdir(parents=True)
+        (bench / stage / "ds" / "x.tsv").write_text(
+            f"s\th:m:s\tmax_rss\n{seconds}\t0:00:30\t512.0\n"
+        )
+    (bench / "train_cv" / "other").mkdir()
+    (bench / "train_cv" / "other" / "x.tsv").write_text("s\th:m:s\tmax_rss\n999\t0:16:39\t1.0\n")
+    return results, bench
+
+
+class TableCollector(HTMLParser):
+    """Tables (by data-table key) with their rows of cell texts, and image sources."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.images: list[str] = []
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table":
+            self._table = attrs.get("data-table")
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table:
+            self._cell = []
+        elif tag == "img":
+            self.images.append(attrs.get("src", ""))
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[self._table][-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+EVERY_TABLE = {
+    "classes",
+    "rejects",
+    "cv_m1",
+    "selection",
+    "reduction",
+    "reduction_grid",
+    "spec",
+    "final_metrics",
+    "export",
+    "camera_drop",
+    "mobile",
+    "mobile_phone_test",
+    "phone_test",
+    "latency",
+    "time",
+    "verdict",
+    "next_steps",
+}
+
+
+def test_report_contains_every_table_and_embeds_its_images(report_results):
+    results, bench = report_results
+    headline, sections = build_sections(results, "ds", bench)
+    page = render_html("mobileclf report: ds", headline, sections)
+    parser = TableCollector()
+    parser.feed(page)
+    assert set(parser.tables) == EVERY_TABLE
+    assert len(parser.images) == 4 and all(
+        s.startswith("data:image/png;base64,") for s in parser.images
+    )
+    assert "Not deployable" in page
+    camera_drop = parser.tables["camera_drop"]
+    assert camera_drop[0][:4] == ["variant", "computer", "gallery", "camera_s0"]
+    int8 = next(row for row in camera_drop if row[0] == "int8")
+    assert int8[camera_drop[0].index("drop_s1")] == "40.0%"
+    time_rows = {row[0]: row for row in parser.tables["time"][1:]}
+    assert set(time_rows) == {"train_cv", "mobile_predict"}  # the other dataset is not counted
+    assert time_rows["train_cv"][1] == "1" and time_rows["train_cv"][-1] == "90.9%"
+    rejects = parser.tables["rejects"]
+    assert rejects[1] == ["b/x.txt", "not an image"]
+    markdown = render_markdown("mobileclf report: ds", headline, sections, results)
+    assert markdown.count("**tables/mobile.csv (holdout)") == 1
+    assert (
+        "![Accuracy against camera severity per variant](plots/mobile_robustness.png)" in markdown
+    )
+    assert "| int8 | computer |" in markdown
+
+
+def test_wilson_interval_is_wide_for_small_tests():
+    low, high = wilson_interval(4, 5)
+    assert low == pytest.approx(0.376, abs=0.002) and high == pytest.approx(0.964, abs=0.002)
+
+
+@pytest.mark.skipif(
+    shutil.which("chromium") is None,
+    reason="Debian chromium not installed (apt-get install -y chromium)",
+)
+def test_report_renders_in_headless_chromium(report_results, tmp_path):
+    results, bench = report_results
+    headline, sections = build_sections(results, "ds", bench)
+    page = tmp_path / "report.html"
+    page.write_text(render_html("mobileclf report: ds", headline, sections))
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            "--window-size=1200,2400",
+            page.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=np.int16)
+    assert pixels.shape[:2] == (2400, 1200)
+    # text and tables drawn on white: many dark pixels, and the red "not deployable" box
+    assert (pixels.sum(axis=2) < 200).mean() > 0.005
+    red_box = (pixels[..., 0] > 240) & (pixels[..., 1] < 240) & (pixels[..., 1] > 220)
+    assert red_box.sum() > 1000
+
+
+# --- the workflow ---------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_workflow_runs_mobile_stage_and_reruns_one_severity(tmp_path, tiny_config):
+    tiny_config["export"] = {
+        "variants": ["float32", "int8"],
+        "calibration_images": 16,
+        "metadata": {
+            "name": "tiny",
+            "version": "v1",
+            "description": "test",
+            "author": "t",
+            "license": "CC0",
+        },
+    }
+    tiny_config["mobile"] = {
+        "camera_levels": [{}, {"fill": 0.8, "rotation": 5, "noise": 4, "yuv": True}],
+        "phone_test_per_class": 2,
+        "latency": {"threads": [1], "warmup": 1, "runs": 5},
+    }
+    tiny_config["datasets"]["other"] = dict(tiny_config["datasets"]["tiny"])
+    tiny_config["resize"]["sizes"] = [16]  # keep the CV grid small: this test is about stage 7
+    tiny_config["generators"] = {"g1": tiny_config["generators"]["g1"]}
+    run_snakemake(tmp_path, tiny_config)
+    run_snakemake(tmp_path, tiny_config, "--report", "report.zip")
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
+        packed = "\n".join(archive.namelist())
+    for name in ("mobile.csv", "latency.csv", "verdict.json", "report.html", "index.html"):
+        assert name in packed
+    for dataset in ("tiny", "other"):
+        results = tmp_path / "results" / dataset
+        table = pd.read_csv(results / "tables" / "mobile.csv")
+        assert set(table.variant) == {"keras", "float32", "int8"}
+        holdout = table[table.subset == "holdout"]
+        assert len(holdout) == 3 * 4  # variants × (computer, gallery, camera 0, camera 1)
+        keras_computer = holdout[(holdout.variant == "keras") & (holdout.path == "computer")]
+        assert keras_computer.drop_vs_computer.iloc[0] == 0
+        assert set(pd.read_csv(results / "tables" / "latency.csv").variant) == {"float32", "int8"}
+        verdict = json.loads((results / "verdict.json").read_text())
+        assert set(verdict["camera_by_severity"]["float32"]) == {"0", "1"}
+        parser = TableCollector()
+        parser.feed((results / "report.html").read_text())
+        assert {"mobile", "camera_drop", "latency", "export", "time", "verdict"} <= set(
+            parser.tables
+        )
+    assert "tiny/report.html" in (tmp_path / "results" / "index.html").read_text()
+    # editing one severity level reruns that level's emulation and what reads it, nothing else
+    tiny_config["mobile"]["camera_levels"][1]["noise"] = 8
+    jobs = planned_jobs(tmp_path, tiny_config)
+    rules = sorted(rule for rule, _ in jobs)
+    assert rules.count("mobile_camera_inputs") == 2  # severity 1 of both datasets
+    assert {w.get("severity") for r, w in jobs if r == "mobile_camera_inputs"} == {"1"}
+    assert not {
+        "train_cv",
+        "train_final",
+        "convert",
+        "mobile_latency",
+        "mobile_reference_inputs",
+    } & set(rules)

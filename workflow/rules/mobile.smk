@@ -1,0 +1,173 @@
+# Stage 7: mobile-emulated testing (gallery and live-camera paths), latency, the verdict
+# and the report. Reads the final model and the deploy files of the export stage.
+
+
+rule mobile_reference_inputs:
+    input:
+        splits="results/{dataset}/splits.csv",
+        labels="results/{dataset}/labels.txt",
+        spec="results/{dataset}/final/spec.json",
+    output:
+        holdout="results/{dataset}/mobile/holdout.csv",
+        computer="results/{dataset}/mobile/inputs/computer.npy",
+        gallery="results/{dataset}/mobile/inputs/gallery.npy",
+    log:
+        "logs/mobile_reference_inputs/{dataset}.log",
+    benchmark:
+        "benchmarks/mobile_reference_inputs/{dataset}.tsv"
+    conda:
+        "../../envs/ingest.yaml"
+    params:
+        root=get_dataset_root,
+        options=get_mobile_reference_options,
+    script:
+        "../../scripts/mobile_reference_inputs.py"
+
+
+rule mobile_camera_inputs:
+    input:
+        holdout="results/{dataset}/mobile/holdout.csv",
+        spec="results/{dataset}/final/spec.json",
+    output:
+        inputs="results/{dataset}/mobile/inputs/camera_{severity}.npy",
+        examples="results/{dataset}/mobile/inputs/camera_{severity}_examples.npz",
+    log:
+        "logs/mobile_camera_inputs/{dataset}/{severity}.log",
+    benchmark:
+        "benchmarks/mobile_camera_inputs/{dataset}/{severity}.tsv"
+    conda:
+        "../../envs/ingest.yaml"
+    params:
+        root=get_dataset_root,
+        options=get_camera_level,
+    script:
+        "../../scripts/mobile_camera_inputs.py"
+
+
+rule mobile_predict:
+    input:
+        model=get_mobile_model,
+        metadata="results/{dataset}/deploy/metadata.json",
+        holdout="results/{dataset}/mobile/holdout.csv",
+        computer="results/{dataset}/mobile/inputs/computer.npy",
+        gallery="results/{dataset}/mobile/inputs/gallery.npy",
+        camera=get_camera_inputs,
+    output:
+        out="results/{dataset}/mobile/predictions/{variant}.csv",
+    log:
+        "logs/mobile_predict/{dataset}/{variant}.log",
+    benchmark:
+        "benchmarks/mobile_predict/{dataset}/{variant}.tsv"
+    wildcard_constraints:
+        variant=mobile_variant_pattern(),
+    conda:
+        "../../envs/mobile.yaml"
+    script:
+        "../../scripts/mobile_predict.py"
+
+
+rule mobile_tables:
+    input:
+        predictions=get_mobile_predictions,
+        labels="results/{dataset}/labels.txt",
+        spec="results/{dataset}/final/spec.json",
+        cv_summary="results/{dataset}/tables/cv_summary.csv",
+        models=get_deploy_models,
+        camera=get_camera_inputs,
+        examples=get_camera_examples,
+        holdout="results/{dataset}/mobile/holdout.csv",
+    output:
+        table=report(
+            "results/{dataset}/tables/mobile.csv",
+            caption="../report/mobile_table.rst",
+            category="Mobile testing",
+        ),
+        phone_test=report(
+            "results/{dataset}/tables/phone_test.csv",
+            caption="../report/phone_test.rst",
+            category="Mobile testing",
+        ),
+        robustness=report(
+            "results/{dataset}/plots/mobile_robustness.png",
+            caption="../report/mobile_robustness.rst",
+            category="Mobile testing",
+        ),
+        contact_sheet=report(
+            "results/{dataset}/plots/camera_contact_sheet.png",
+            caption="../report/camera_contact_sheet.rst",
+            category="Mobile testing",
+        ),
+        verdict=report(
+            "results/{dataset}/verdict.json",
+            caption="../report/verdict.rst",
+            category="Verdict",
+        ),
+    log:
+        "logs/mobile_tables/{dataset}.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        positive_class=get_positive_class,
+        options=get_verdict_options,
+    script:
+        "../../scripts/mobile_tables.py"
+
+
+rule mobile_latency:
+    input:
+        models=get_deploy_models,
+    output:
+        out=report(
+            "results/{dataset}/tables/latency.csv",
+            caption="../report/latency.rst",
+            category="Mobile testing",
+        ),
+    log:
+        "logs/mobile_latency/{dataset}.log",
+    benchmark:
+        "benchmarks/mobile_latency/{dataset}.tsv"
+    conda:
+        "../../envs/mobile.yaml"
+    threads: mobile_latency_threads
+    params:
+        options=get_latency_options,
+    script:
+        "../../scripts/measure_latency.py"
+
+
+rule report:
+    input:
+        unpack(get_report_inputs),
+    output:
+        html=report(
+            "results/{dataset}/report.html",
+            caption="../report/report.rst",
+            category="Report",
+        ),
+        markdown="results/{dataset}/report.md",
+    log:
+        "logs/report/{dataset}.log",
+    conda:
+        "../../envs/report.yaml"
+    params:
+        benchmarks="benchmarks",
+    script:
+        "../../scripts/make_report.py"
+
+
+rule report_index:
+    input:
+        verdicts=expand("results/{dataset}/verdict.json", dataset=DATASETS),
+        reports=expand("results/{dataset}/report.html", dataset=DATASETS),
+    output:
+        html=report(
+            "results/index.html",
+            caption="../report/index.rst",
+            category="Report",
+        ),
+    log:
+        "logs/report_index/all.log",
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../../scripts/make_index.py"
