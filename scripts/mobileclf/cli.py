@@ -31,8 +31,8 @@ from mobileclf.datasets import DataMismatch
 from mobileclf.final import FinalSpecError
 from mobileclf.images import ImageRejected
 from mobileclf.ingest import IngestError
-from mobileclf.reduction import ReductionError
 from mobileclf.mobile import MobileInputError
+from mobileclf.reduction import ReductionError
 from mobileclf.selection import SelectionError
 from mobileclf.splits import SplitError
 from mobileclf.tflite_metadata import MetadataError
