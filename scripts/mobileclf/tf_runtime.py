@@ -32,8 +32,13 @@ def configure(threads: int, seed: int, deterministic: bool = False) -> str:
     import keras
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
-    tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, threads))
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, threads)))
+    except RuntimeError:
+        # Pools are fixed once TF has run an op; only a second caller in one process
+        # (a test session, a notebook) gets here, and it keeps the first caller's pools.
+        log.info("TensorFlow already initialised: keeping its thread pools")
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         tf.config.experimental.set_memory_growth(gpu, True)

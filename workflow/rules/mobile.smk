@@ -17,6 +17,10 @@ rule mobile_reference_inputs:
         "benchmarks/mobile_reference_inputs/{dataset}.tsv"
     conda:
         "../../envs/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     params:
         root=get_dataset_root,
         options=get_mobile_reference_options,
@@ -37,6 +41,10 @@ rule mobile_camera_inputs:
         "benchmarks/mobile_camera_inputs/{dataset}/{severity}.tsv"
     conda:
         "../../envs/ingest.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     params:
         root=get_dataset_root,
         options=get_camera_level,
@@ -62,6 +70,10 @@ rule mobile_predict:
         variant=mobile_variant_pattern(),
     conda:
         "../../envs/mobile.yaml"
+    threads: 1
+    resources:
+        mem_mb=export_mem_mb,
+        runtime=export_runtime,
     script:
         "../../scripts/mobile_predict.py"
 
@@ -106,6 +118,10 @@ rule mobile_tables:
         "logs/mobile_tables/{dataset}.log",
     conda:
         "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     params:
         positive_class=get_positive_class,
         options=get_verdict_options,
@@ -129,6 +145,9 @@ rule mobile_latency:
     conda:
         "../../envs/mobile.yaml"
     threads: mobile_latency_threads
+    resources:
+        mem_mb=export_mem_mb,
+        runtime=export_runtime,
     params:
         options=get_latency_options,
     script:
@@ -149,6 +168,10 @@ rule report:
         "logs/report/{dataset}.log",
     conda:
         "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     params:
         benchmarks="benchmarks",
     script:
@@ -169,5 +192,9 @@ rule report_index:
         "logs/report_index/all.log",
     conda:
         "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=5,
     script:
         "../../scripts/make_index.py"

@@ -59,6 +59,10 @@ rule reduction_summary:
         "logs/reduction_summary/{dataset}.log",
     conda:
         "../../envs/train.yaml"
+    threads: 1
+    resources:
+        mem_mb=export_mem_mb,
+        runtime=export_runtime,
     params:
         arch_spec=get_reduction_arch,
         generator_spec=get_reduction_generator,

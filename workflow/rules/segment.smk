@@ -19,6 +19,10 @@ rule segment:
         "benchmarks/segment/{dataset}.tsv"
     conda:
         "../../envs/segment.yaml"
+    threads: 1
+    resources:
+        mem_mb=light_mem_mb,
+        runtime=light_runtime,
     params:
         root=get_dataset_root,
         options=get_segmentation_options,
