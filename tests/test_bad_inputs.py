@@ -171,9 +171,9 @@ def constant_png(path: Path, side: int) -> None:
 
 
 def decode_in_subprocess(path: Path, max_pixels: int, oversize: str) -> dict:
-    """load_rgb in a fresh interpreter; its outcome and peak resident memory (MB)."""
+    """load_rgb in a fresh interpreter; its outcome and its own peak resident memory (MB)."""
     code = f"""
-import json, resource, sys
+import json, sys
 sys.path.insert(0, {str(REPO / "scripts")!r})
 from mobileclf.images import ImageRejected, load_rgb
 try:
@@ -181,7 +181,10 @@ try:
     out = dict(shape=list(decoded.rgb.shape), note=decoded.note)
 except ImageRejected as error:
     out = dict(rejected=str(error))
-out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM is this process image's own peak; ru_maxrss would carry the (large) test
+# process's peak over through fork and exec
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
+out["peak_mb"] = int(hwm.split()[1]) / 1024
 print(json.dumps(out))
 """
     result = subprocess.run(
@@ -401,6 +404,12 @@ def valid_config() -> dict:
         ),
         (lambda c: c["datasets"].update(x={"demo_per_class": 9}), "datasets.x: give either 'root:"),
         (lambda c: c["datasets"].update({"my data": {"demo": True}}), "names start with a letter"),
+        # export's keys belong to export only, not to the mobile stage
+        (lambda c: c["mobile"].update(tolerance=0.1), "mobile.tolerance: unknown key"),
+        (
+            lambda c: c["mobile"].update(thresholds={"license": "MIT"}),
+            "mobile.thresholds.license: unknown key",
+        ),
     ],
 )
 def test_config_mistakes_name_the_key_and_the_fix(change, expected):

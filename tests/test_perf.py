@@ -105,6 +105,40 @@ def test_fused_adam_keeps_keras_state_and_config():
     )
 
 
+def test_trained_model_saves_with_stock_optimizer_and_loads_without_mobileclf(tmp_path):
+    """fit_and_evaluate recompiles with the stock optimizer: model.keras loads in a process
+    that cannot import mobileclf (users' scripts, the export jobs)."""
+    from mobileclf.training import TrainSettings, fit_and_evaluate
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (24, 16, 16, 3), dtype=np.uint8)
+    y = np.arange(24) % 2
+    roles = np.array(["train"] * 16 + ["test"] * 8)
+    settings = TrainSettings.from_config({"epochs": 1, "batch_size": 8, "optimizer": "adam"})
+    layers = [{"type": "flatten"}, {"type": "dense", "units": 4}]
+    result = fit_and_evaluate(images, y, roles, ["a", "b"], layers, {}, settings, 0)
+    assert type(result.model.optimizer).__name__ == "Adam"
+    path = tmp_path / "model.keras"
+    result.model.save(path)
+    expected = result.model.predict(images[:4].astype(np.float32), verbose=0)
+    code = (
+        "import sys, json, numpy as np, keras\n"
+        "assert not any('mobileclf' in p for p in sys.path)\n"
+        f"m = keras.models.load_model({str(path)!r})\n"
+        f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+        "print(json.dumps([type(m.optimizer).__name__, m.predict(x, verbose=0).tolist()]))"
+    )
+    np.save(tmp_path / "x.npy", images[:4].astype(np.float32))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    name, probabilities = json.loads(out.stdout.strip().splitlines()[-1])
+    assert name == "Adam"
+    np.testing.assert_allclose(probabilities, expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
 def test_fused_sgd_matches_keras_sgd(momentum, nesterov):
     import keras

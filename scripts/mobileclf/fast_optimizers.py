@@ -86,3 +86,18 @@ def sgd(learning_rate=0.01, momentum=0.0, nesterov=False, **kwargs):
             )
 
     return FusedSGD(learning_rate, momentum=momentum, nesterov=nesterov, **kwargs)
+
+
+def portable(optimizer):
+    """The stock Keras optimizer with ``optimizer``'s settings.
+
+    A trained model is recompiled with it before anyone saves it: a ``model.keras`` whose
+    compile config names FusedAdam/FusedSGD would load only where this module is imported
+    (the export jobs, users' own scripts and apps load it with Keras alone).
+    """
+    import keras
+
+    stock = next(c for c in type(optimizer).__mro__ if c.__module__.startswith("keras"))
+    return keras.optimizers.deserialize(
+        {"class_name": stock.__name__, "config": optimizer.get_config()}
+    )

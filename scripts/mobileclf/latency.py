@@ -43,7 +43,15 @@ class LatencySettings:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+    """This process image's peak resident memory (Linux VmHWM). getrusage's ru_maxrss
+    would carry the parent's peak over through fork and exec and hide the model's."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes
 
 
 def _rss_mb() -> float:

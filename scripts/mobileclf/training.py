@@ -134,6 +134,11 @@ def fit_and_evaluate(
         extra_callbacks=(timer,),
     )
     train_seconds = time.perf_counter() - started
+    model.compile(  # the saved model must load with Keras alone
+        optimizer=fast_optimizers.portable(model.optimizer),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     metrics: dict = {}
     if len(test):
         probabilities = model.predict(
