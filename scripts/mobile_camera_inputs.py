@@ -26,10 +26,12 @@ def main(args) -> None:
     from mobileclf.camera import CameraConditions, camera_input, image_seed
     from mobileclf.images import load_rgb
     from mobileclf.resize import to_square
+    from mobileclf.segmentation import app_step
 
     options = args.options
     size = model_size(args.spec)
     conditions = CameraConditions.from_config(options["conditions"])
+    segment = app_step(options.get("segmentation"))  # on the captured crop, before resizing
     holdout = pd.read_csv(args.holdout, keep_default_na=False)
     out = np.empty((len(holdout), size, size, 3), dtype=np.uint8)
     phone = holdout[holdout.phone_test]
@@ -40,7 +42,9 @@ def main(args) -> None:
     for i, path in enumerate(holdout.path):
         rgb = load_rgb(Path(args.root) / path, options["max_pixels"], options["oversize"]).rgb
         rng = np.random.default_rng(image_seed(options["seed"], args.severity, path))
-        out[i], frame = camera_input(rgb, size, conditions, rng, options["sensor_orientation"])
+        out[i], frame = camera_input(
+            rgb, size, conditions, rng, options["sensor_orientation"], segment
+        )
         if i in examples:
             frames.append(frame[::2, ::2])  # half resolution is plenty for the contact sheet
             originals.append(to_square(rgb, 160))

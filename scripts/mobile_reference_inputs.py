@@ -27,6 +27,7 @@ def main(args) -> None:
     from mobileclf.images import load_rgb
     from mobileclf.mobile import holdout_rows
     from mobileclf.resize import to_square
+    from mobileclf.segmentation import app_step
 
     options = args.options
     size = model_size(args.spec)
@@ -34,19 +35,23 @@ def main(args) -> None:
     holdout = holdout_rows(
         splits, read_labels(args.labels), options["phone_test_per_class"], options["seed"]
     )
+    segment = app_step(options.get("segmentation"))  # the app segments before resizing
     computer = np.empty((len(holdout), size, size, 3), dtype=np.uint8)
     gallery = np.empty_like(computer)
     for i, path in enumerate(holdout.path):
         rgb = load_rgb(Path(args.root) / path, options["max_pixels"], options["oversize"]).rgb
+        if segment is not None:
+            rgb = segment(rgb)
         computer[i] = to_square(rgb, size, options["mode"], options["resample"])
         gallery[i] = gallery_input(rgb, size)
     difference = np.abs(computer.astype(int) - gallery.astype(int)).mean()
     log.info(
-        "%d holdout images at %d px (%d in the phone test); mean |computer - gallery| = "
+        "%d holdout images at %d px (%d in the phone test%s); mean |computer - gallery| = "
         "%.2f grey levels",
         len(holdout),
         size,
         holdout.phone_test.sum(),
+        ", segmented as the app would" if segment else "",
         difference,
     )
     atomic.write_with(args.holdout, lambda p: holdout.to_csv(p, index=False))

@@ -105,3 +105,61 @@ def test_segmentation_stage_feeds_resize_and_reruns_only_downstream(tmp_path, ti
     config["datasets"]["tiny"]["segmentation"]["clusters"] = 3
     rules = [rule for rule, _ in planned_jobs(tmp_path, config, *targets)]
     assert sorted(rules) == ["resize", "segment"]
+
+
+def test_mobile_paths_segment_like_the_app_before_resizing(tmp_path):
+    """With segmentation on, the computer, gallery and camera inputs of the phone tests are
+    the segmented image resized (the app-side step), not the raw photo."""
+    import json
+    from argparse import Namespace
+
+    import mobile_camera_inputs
+    import mobile_reference_inputs
+
+    from mobileclf.camera import CameraConditions, camera_input, gallery_input, image_seed
+    from mobileclf.resize import to_square
+
+    root = tmp_path / "data"
+    rows = []
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for k in range(2):
+            image, _ = _object_on_background(seed=10 * k + len(rows))
+            Image.fromarray(image).save(root / label / f"{k}.png")
+            rows.append(f"{label}/{k}.png,{label},,holdout")
+    (tmp_path / "splits.csv").write_text("path,label,group,set\n" + "\n".join(rows) + "\n")
+    (tmp_path / "labels.txt").write_text("a\nb\n")
+    (tmp_path / "spec.json").write_text(json.dumps({"size": 32}))
+    section = {"enabled": True, "clusters": 2}
+    options = dict(mode="stretch", resample="bilinear", max_pixels=10**8, oversize="reject",
+                   phone_test_per_class=1, seed=3, segmentation=section)  # fmt: skip
+    out = {name: str(tmp_path / f"{name}.npy") for name in ("computer", "gallery")}
+    mobile_reference_inputs.main(
+        Namespace(splits=str(tmp_path / "splits.csv"), labels=str(tmp_path / "labels.txt"),
+                  spec=str(tmp_path / "spec.json"), root=str(root),
+                  holdout=str(tmp_path / "holdout.csv"), options=options, **out)
+    )  # fmt: skip
+    camera_options = dict(conditions={}, sensor_orientation=90, max_pixels=10**8,
+                          oversize="reject", seed=3, segmentation=section)  # fmt: skip
+    mobile_camera_inputs.main(
+        Namespace(holdout=str(tmp_path / "holdout.csv"), spec=str(tmp_path / "spec.json"),
+                  root=str(root), inputs=str(tmp_path / "camera.npy"),
+                  examples=str(tmp_path / "examples.npz"), severity=0, options=camera_options)
+    )  # fmt: skip
+    computer, gallery = np.load(out["computer"]), np.load(out["gallery"])
+    camera = np.load(tmp_path / "camera.npy")
+    settings = SegmentationSettings(clusters=2)
+    for i, row in enumerate(rows):
+        rgb = load_rgb(root / row.split(",")[0]).rgb
+        masked, status = segment_rgb(rgb, settings)
+        assert status == "ok"
+        assert (computer[i] == to_square(masked, 32)).all()
+        assert (gallery[i] == gallery_input(masked, 32)).all()
+        raw = to_square(rgb, 32)
+        assert not (computer[i] == raw).all()
+        # the masked background is black in every path's input (corners lie outside the object)
+        for batch in (computer, gallery, camera):
+            assert batch[i, 0, 0].max() == 0 and batch[i, -1, -1].max() == 0
+        rng = np.random.default_rng(image_seed(3, 0, row.split(",")[0]))
+        unsegmented, _ = camera_input(rgb, 32, CameraConditions.from_config({}), rng)
+        assert unsegmented[0, 0].max() > 0  # without the app step the corner is green

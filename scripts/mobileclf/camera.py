@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -144,11 +145,19 @@ def crop_or_pad_center(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def template_preprocess(
-    sensor_frame: np.ndarray, size: int, sensor_orientation: int = 90
+    sensor_frame: np.ndarray,
+    size: int,
+    sensor_orientation: int = 90,
+    app_step: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The template's ``loadImage``: crop to min side, nearest resize, ``Rot90Op(k)``."""
+    """The template's ``loadImage``: crop to min side, nearest resize, ``Rot90Op(k)``.
+
+    ``app_step`` is an app-side step on the full-resolution crop before the resize
+    (segmentation, which the TFLite model does not contain)."""
     side = min(sensor_frame.shape[:2])
     cropped = crop_or_pad_center(sensor_frame, side, side)
+    if app_step is not None:
+        cropped = app_step(cropped)
     resized = resize_nearest(cropped, size, size)
     return np.ascontiguousarray(np.rot90(resized, sensor_orientation // 90))
 
@@ -278,11 +287,12 @@ def camera_input(
     conditions: CameraConditions,
     rng: np.random.Generator,
     sensor_orientation: int = 90,
+    app_step: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The live-camera path for one image: (model input size×size uint8, upright frame)."""
     frame = camera_frame(rgb, conditions, rng)
     return template_preprocess(
-        to_sensor(frame, sensor_orientation), size, sensor_orientation
+        to_sensor(frame, sensor_orientation), size, sensor_orientation, app_step
     ), frame
 
 

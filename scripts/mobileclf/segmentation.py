@@ -23,6 +23,7 @@ An image whose cleaned mask is empty is kept unmasked, logged and counted (statu
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -217,3 +218,17 @@ def plot_stages(
     figure.tight_layout()
     figure.savefig(path, dpi=100, format="png")
     plt.close(figure)
+
+
+def app_step(section: dict | None) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The segmentation an app runs on a decoded image before resizing it, as a function
+    of the RGB array (None when the dataset's segmentation is off). The mobile emulation
+    applies it on every path, since the TFLite model does not contain it."""
+    if not section or not section.get("enabled", True):
+        return None
+    settings = SegmentationSettings.from_config(section)
+
+    def segment(rgb: np.ndarray) -> np.ndarray:
+        return segment_rgb(rgb, settings)[0]
+
+    return segment

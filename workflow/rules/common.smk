@@ -668,6 +668,7 @@ def get_mobile_reference_options(wildcards):
             "oversize": ingest.get("oversize", "reject"),
             "phone_test_per_class": MOBILE.get("phone_test_per_class", 5),
             "seed": config.get("seed", 42),
+            "segmentation": segmentation_options(wildcards.dataset),
         }
     )
 
@@ -682,6 +683,7 @@ def get_camera_level(wildcards):
             "max_pixels": ingest.get("max_pixels", 100_000_000),
             "oversize": ingest.get("oversize", "reject"),
             "seed": config.get("seed", 42),
+            "segmentation": segmentation_options(wildcards.dataset),
         }
     )
 
