@@ -25,6 +25,7 @@ rule ingest:
     output:
         manifest="results/{dataset}/manifest.csv",
         labels="results/{dataset}/labels.txt",
+        rejects="results/{dataset}/tables/rejects.csv",
     log:
         "logs/ingest/{dataset}.log",
     conda:
