@@ -173,26 +173,17 @@ def test_two_phase_fine_tuning_freezes_then_unfreezes_the_last_layers(tmp_path):
     )
 
 
-def _int8_tflite(model, images: np.ndarray) -> bytes:
-    import tensorflow as tf
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: (
-        [image[None].astype(np.float32)] for image in images
-    )
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
-    return converter.convert()
-
-
 @pytest.mark.parametrize(
     "name", [n if n == QUICK else pytest.param(n, marks=pytest.mark.slow) for n in BACKBONES]
 )
 def test_backbone_trains_and_runs_as_int8_tflite(name):
+    """Each backbone goes through the export stage's own conversion and verification code:
+    float32 within export.tolerance of Keras, int8 with uint8 in/out close to it."""
     import keras
     from ai_edge_litert.interpreter import Interpreter
+
+    from mobileclf.convert import calibration_images, convert
+    from mobileclf.verify_tflite import check_float32, compare, run_tflite
 
     images, y, roles = _images(n=14)
     settings = TrainSettings.from_config(dict(epochs=1, batch_size=5, learning_rate=0.01))
@@ -207,20 +198,20 @@ def test_backbone_trains_and_runs_as_int8_tflite(name):
     ]
     assert norms and max(norms) <= 0.9  # moving statistics can follow a few hundred steps
     assert result.metrics["n_test"] == 2 and 0 <= result.metrics["accuracy"] <= 1
-    flatbuffer = _int8_tflite(result.model, images[:8])
+    test = images[-4:]
+    keras_probabilities = result.model.predict(test.astype(np.float32), verbose=0)
+    float32_probabilities = run_tflite(convert(result.model, "float32"), test)
+    float32 = compare(keras_probabilities, float32_probabilities, y[-4:])
+    check_float32("float32", float32, 1e-4)  # raises VerificationError beyond the tolerance
+    flatbuffer = convert(result.model, "int8", calibration_images(images[:10], 8, 0))
     interpreter = Interpreter(model_content=flatbuffer, num_threads=1)
     interpreter.allocate_tensors()
     (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
     assert source["dtype"] == np.uint8 and list(source["shape"]) == [1, 32, 32, 3]
     assert target["dtype"] == np.uint8 and list(target["shape"]) == [1, 2]
-    keras_probabilities = result.model.predict(images[-4:].astype(np.float32), verbose=0)
-    for image, expected in zip(images[-4:], keras_probabilities, strict=True):
-        interpreter.set_tensor(source["index"], image[None])
-        interpreter.invoke()
-        scale, zero = target["quantization"]
-        probabilities = (interpreter.get_tensor(target["index"])[0].astype(float) - zero) * scale
-        assert probabilities.sum() == pytest.approx(1.0, abs=0.02)
-        assert np.abs(probabilities - expected).max() < 0.15
+    int8 = run_tflite(flatbuffer, test)
+    assert int8.sum(axis=1) == pytest.approx(np.ones(4), abs=0.02)
+    assert compare(keras_probabilities, int8, y[-4:]).max_prob_diff < 0.15
 
 
 def _backbone_config(tiny_config: dict) -> dict:

@@ -115,7 +115,6 @@ def test_mobile_paths_segment_like_the_app_before_resizing(tmp_path):
 
     import mobile_camera_inputs
     import mobile_reference_inputs
-
     from mobileclf.camera import CameraConditions, camera_input, gallery_input, image_seed
     from mobileclf.resize import to_square
 
