@@ -372,4 +372,3 @@ def test_workflow_exports_verified_bundle(tmp_path, monkeypatch):
     tolerance["export"]["tolerance"] = 0.001
     rules = {rule for rule, _ in planned_jobs(tmp_path, tolerance)} - {"all"}
     assert sorted(rules - MOBILE_AND_REPORT) == ["model_card", "verify_export"]
-    assert "mobile_predict" not in rules
