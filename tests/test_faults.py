@@ -279,15 +279,15 @@ def reference(tmp_path_factory) -> pd.DataFrame:
 
 
 def training_process(snakemake: subprocess.Popen, log: Path) -> psutil.Process | None:
-    """The python process of the train_cv job that writes ``log`` (a child of our Snakemake)."""
-    dataset, arch, generator, size = log.parts[-5:-1]
-    metrics = f"results/{dataset}/cv/{arch}/{generator}/{size}/{log.stem}/metrics.json"
+    """The python process of the train_cv job that writes ``log`` (a child of our Snakemake):
+    the job's stdout and stderr are redirected to its log file (mobileclf.cli.run)."""
     for child in psutil.Process(snakemake.pid).children(recursive=True):
         try:
             command = child.cmdline()
-        except psutil.NoSuchProcess:
+            files = {Path(f.path).resolve() for f in child.open_files()}
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if any(part.endswith("train_cv.py") for part in command) and metrics in command:
+        if any(part.endswith("train_cv.py") for part in command) and log.resolve() in files:
             return child
     return None
 

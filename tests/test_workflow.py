@@ -19,6 +19,25 @@ def finished_run(tmp_path_factory):
     return workdir, TINY_CONFIG
 
 
+# stages after select_config: reduction, final model, export, phone tests, report
+DOWNSTREAM_OF_SELECTION = {
+    "reduction_block",
+    "reduction_summary",
+    "train_final",
+    "convert",
+    "add_metadata",
+    "verify_export",
+    "model_card",
+    "mobile_reference_inputs",
+    "mobile_camera_inputs",
+    "mobile_predict",
+    "mobile_tables",
+    "mobile_latency",
+    "report",
+    "report_index",
+}
+
+
 def test_tables_have_a_row_per_job_and_k_folds_per_cell(finished_run):
     workdir, config = finished_run
     results = workdir / "results" / "tiny"
@@ -57,13 +76,17 @@ def test_adding_a_size_schedules_only_that_size(finished_run):
     trained = [w for rule, w in jobs if rule == "train_cv"]
     assert len(trained) == len(config["generators"]) * config["split"]["folds"]
     assert {w["size"] for w in trained} == {"20"}
-    assert {rule for rule, _ in jobs} == {
+    # upstream of the selection only the new size's jobs; the final model and what follows
+    # it (export, phone tests, report) rerun because the selection is re-made
+    assert [w["size"] for rule, w in jobs if rule == "resize"] == ["20"]
+    assert {rule for rule, _ in jobs} - DOWNSTREAM_OF_SELECTION == {
         "resize",
         "train_cv",
         "aggregate_cv",
         "select_config",
         "all",
     }
+    assert not {rule for rule, _ in jobs} & {"make_demo", "ingest", "split"}
 
 
 def test_changing_one_generator_reruns_only_its_jobs(finished_run):

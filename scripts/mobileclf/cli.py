@@ -98,7 +98,9 @@ def run(
     if smk is not None:
         if str(smk.resources.get("gpu", "")) == "0":
             os.environ["CUDA_VISIBLE_DEVICES"] = ""
-        args = arguments.parse_args(argv_from_snakemake(smk, arguments))
+        argv = argv_from_snakemake(smk, arguments)
+        sys.argv[1:] = argv  # as if typed: the job's flags, for anyone reading sys.argv
+        args = arguments.parse_args(argv)
         if args.log:
             _redirect_to(args.log)
             args.log = None  # already captured through the redirected stderr
