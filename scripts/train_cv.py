@@ -15,7 +15,7 @@ def main(args) -> None:
 
     device = tf_runtime.configure(args.threads, args.seed)
     from mobileclf.datasets import check_class_count, load, positive_index
-    from mobileclf.faults import failed_metrics, resource_errors
+    from mobileclf.faults import failed_metrics, record_attempt, resource_errors
     from mobileclf.finetune import effective_training
     from mobileclf.training import TrainSettings, fit_and_evaluate
 
@@ -52,7 +52,9 @@ def main(args) -> None:
         # next run retries this job (see mobileclf.faults)
         log.error("fold %d failed for lack of resources: %s", args.fold, error)
         atomic.write_with(args.history, lambda p: p.write_text("epoch\n"))
-        atomic.write_json(args.metrics, failed_metrics(identity, error, args.attempt))
+        failed = failed_metrics(identity, error, args.attempt)
+        record_attempt(args.metrics, failed["attempt"])
+        atomic.write_json(args.metrics, failed)
         return
     check_class_count(int(result.model.output_shape[-1]), data.labels, "the trained model")
     metrics = dict(**identity, status="ok", attempt=args.attempt, device=device, **result.metrics)

@@ -30,16 +30,31 @@ def resource_errors() -> tuple[type[BaseException], ...]:
     return (MemoryError, tf.errors.ResourceExhaustedError)
 
 
-def attempt_of(metrics_path: str | Path) -> int:
-    """The retry token for a job: the ``attempt`` in its existing metrics.json, else 0.
+ATTEMPT_FILE = ".attempt"  # beside metrics.json; not an output, so it survives reruns
 
-    Called at DAG-building time (from common.smk), so it must be cheap and never raise:
-    an unreadable file is treated like a missing one (the job reruns anyway).
+
+def attempt_of(metrics_path: str | Path) -> int:
+    """The retry token for a job: the ``attempt`` in its existing metrics.json; without
+    one, the number a failed run left in ``.attempt`` beside it; else 0.
+
+    Snakemake evaluates the parameter when it plans the job and again when the job starts,
+    after it has deleted the job's old outputs; ``.attempt`` makes both give the same
+    number. Must be cheap and never raise: an unreadable file counts as missing.
     """
+    path = Path(metrics_path)
     try:
-        return int(json.loads(Path(metrics_path).read_text(encoding="utf-8")).get("attempt", 0))
+        return int(json.loads(path.read_text(encoding="utf-8")).get("attempt", 0))
     except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    try:
+        return int(path.with_name(ATTEMPT_FILE).read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
         return 0
+
+
+def record_attempt(metrics_path: str | Path, attempt: int) -> None:
+    """Keep a failed job's next attempt number beside its outputs (see attempt_of)."""
+    Path(metrics_path).with_name(ATTEMPT_FILE).write_text(f"{attempt}\n", encoding="utf-8")
 
 
 def failed_metrics(identity: dict, error: BaseException, attempt: int) -> dict:
