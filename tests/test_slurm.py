@@ -94,7 +94,7 @@ def _jobs_in_log(text: str) -> set[tuple[str, tuple]]:
     jobs, rule = set(), None
     for line in text.splitlines():
         stripped = line.strip()
-        if stripped.startswith(("rule ", "localrule ")) and stripped.endswith(":"):
+        if stripped.startswith(("rule ", "localrule ", "checkpoint ")) and stripped.endswith(":"):
             rule = stripped.split()[1].rstrip(":")
             jobs.add((rule, ()))
         elif stripped.startswith("wildcards:") and rule:
