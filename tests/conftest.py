@@ -54,6 +54,26 @@ def tiny_config() -> dict:
     return copy.deepcopy(TINY_CONFIG)
 
 
+# Rules by stage, for rerun-contract tests: which jobs an edit may legitimately rerun.
+PHONE_TESTS_AND_REPORT = {
+    "mobile_predict",
+    "mobile_tables",
+    "mobile_latency",
+    "report",
+    "report_index",
+}
+AFTER_REDUCTION = PHONE_TESTS_AND_REPORT | {
+    "train_final",
+    "convert",
+    "add_metadata",
+    "verify_export",
+    "model_card",
+    "mobile_reference_inputs",
+    "mobile_camera_inputs",
+}
+DOWNSTREAM_OF_SELECTION = AFTER_REDUCTION | {"reduction_block", "reduction_summary"}
+
+
 def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path:
     path = workdir / name
     path.write_text(yaml.safe_dump(config, sort_keys=False))

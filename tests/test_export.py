@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, TINY_CONFIG, planned_jobs, run_snakemake
+from conftest import PHONE_TESTS_AND_REPORT, REPO, TINY_CONFIG, planned_jobs, run_snakemake
 
 from mobileclf.convert import VARIANT_INFO, VARIANTS, calibration_images, convert
 from mobileclf.final import FinalSpecError, resolve_spec
@@ -43,15 +43,6 @@ FIELDS = GeneralFields(
     author="Test Author",
     license="CC-BY-4.0",
 )
-
-# rules downstream of the deploy files: the phone tests and the report
-MOBILE_AND_REPORT = {
-    "mobile_predict",
-    "mobile_tables",
-    "mobile_latency",
-    "report",
-    "report_index",
-}
 
 
 def _images(rng: np.random.Generator, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -366,9 +357,9 @@ def test_workflow_exports_verified_bundle(tmp_path, monkeypatch):
     changed["export"]["metadata"]["version"] = "v2"
     # (the phone tests and the report downstream of the deploy files rerun too)
     rules = {rule for rule, _ in planned_jobs(tmp_path, changed)} - {"all"}
-    assert sorted(rules - MOBILE_AND_REPORT) == ["add_metadata", "model_card", "verify_export"]
+    assert sorted(rules - PHONE_TESTS_AND_REPORT) == ["add_metadata", "model_card", "verify_export"]
     assert "mobile_predict" in rules and "mobile_reference_inputs" not in rules
     tolerance = copy.deepcopy(config)
     tolerance["export"]["tolerance"] = 0.001
     rules = {rule for rule, _ in planned_jobs(tmp_path, tolerance)} - {"all"}
-    assert sorted(rules - MOBILE_AND_REPORT) == ["model_card", "verify_export"]
+    assert sorted(rules - PHONE_TESTS_AND_REPORT) == ["model_card", "verify_export"]

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, TINY_CONFIG, planned_jobs, run_snakemake
+from conftest import AFTER_REDUCTION, REPO, TINY_CONFIG, planned_jobs, run_snakemake
 
 from mobileclf.reduction import choose_cell, pareto_mask, summarise
 from mobileclf.reduction_grid import (
@@ -22,22 +22,6 @@ from mobileclf.reduction_grid import (
     plan_blocks,
     skip_reason,
 )
-
-# stages downstream of reduction.json: the final model, its export, the phone tests, report
-AFTER_REDUCTION = {
-    "train_final",
-    "convert",
-    "add_metadata",
-    "verify_export",
-    "model_card",
-    "mobile_reference_inputs",
-    "mobile_camera_inputs",
-    "mobile_predict",
-    "mobile_tables",
-    "mobile_latency",
-    "report",
-    "report_index",
-}
 
 
 def test_axes_accept_lists_and_inclusive_ranges():

@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import planned_jobs, run_snakemake
+from conftest import DOWNSTREAM_OF_SELECTION, planned_jobs, run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -17,25 +17,6 @@ def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("tiny_run")
     run_snakemake(workdir, TINY_CONFIG)
     return workdir, TINY_CONFIG
-
-
-# stages after select_config: reduction, final model, export, phone tests, report
-DOWNSTREAM_OF_SELECTION = {
-    "reduction_block",
-    "reduction_summary",
-    "train_final",
-    "convert",
-    "add_metadata",
-    "verify_export",
-    "model_card",
-    "mobile_reference_inputs",
-    "mobile_camera_inputs",
-    "mobile_predict",
-    "mobile_tables",
-    "mobile_latency",
-    "report",
-    "report_index",
-}
 
 
 def test_tables_have_a_row_per_job_and_k_folds_per_cell(finished_run):
