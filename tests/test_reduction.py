@@ -108,19 +108,26 @@ def test_summary_uses_population_std_and_rejects_missing_folds():
 
 
 def test_block_training_equals_fit_and_evaluate(tmp_path):
-    """The packed block is the same maths as one fit_and_evaluate per cell: same weights,
-    same accuracy, Keras' own parameter count, TFLite bytes independent of the weights."""
+    """The packed block is the same maths as one fit_and_evaluate per cell, on every fold
+    (the second fold reuses the first fold's traced graph): bit-identical weights, same
+    accuracy, Keras' own parameter count, TFLite bytes independent of the weights."""
     import keras
 
     from mobileclf.architectures import with_reduction
-    from mobileclf.reduction_training import selected_model_bytes, tflite_float32_bytes, train_block
+    from mobileclf.reduction_training import (
+        BlockTrainer,
+        selected_model_bytes,
+        tflite_float32_bytes,
+        train_block,
+    )
     from mobileclf.training import TrainSettings, fit_and_evaluate
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (40, 12, 12, 3), dtype=np.uint8)
     y = (images[:, :6].mean(axis=(1, 2, 3)) > images[:, 6:].mean(axis=(1, 2, 3))).astype(np.int64)
     roles = np.array((["train"] * 3 + ["val"] + ["test"]) * 8)
-    splits = pd.DataFrame({"fold0": roles})
+    # fold 1 trains on other images, so its featurewise statistics differ from fold 0's
+    splits = pd.DataFrame({"fold0": roles, "fold1": np.roll(roles, 2)})
     layers = TINY_CONFIG["architectures"]["tiny"]["layers"] + [{"type": "dropout", "rate": 0.3}]
     generator = {**TINY_CONFIG["generators"]["g3"], "brightness_range": [0.5, 1.0]}
     settings = TrainSettings.from_config({"epochs": 2, "batch_size": 8, "optimizer": "adam"})
@@ -129,21 +136,42 @@ def test_block_training_equals_fit_and_evaluate(tmp_path):
     assert [(r["filters"], r["neurons"], r["fold"], r["seed"]) for r in rows] == [
         (1, 3, 0, 7),
         (3, 2, 0, 7),
+        (1, 3, 1, 8),
+        (3, 2, 1, 8),
     ]
-    for row, cell in zip(rows, cells, strict=True):
-        keras.utils.set_random_seed(7)
-        single = fit_and_evaluate(
-            images, y, roles, ["a", "b"], with_reduction(layers, *cell), generator, settings, 7
-        )
-        assert row["accuracy"] == single.metrics["accuracy"]
-        assert row["loss"] == pytest.approx(single.metrics["loss"], rel=1e-6)
-        assert row["n_params"] == single.model.count_params()
-        assert row["tflite_bytes"] == tflite_float32_bytes(single.model)
-        # the summary's measure of the selected model (untrained, random weights) agrees
-        measured = selected_model_bytes(
-            images, splits, ["a", "b"], with_reduction(layers, *cell), generator
-        )
-        assert measured == (row["n_params"], row["tflite_bytes"])
+    trainer = BlockTrainer(
+        [(cell, with_reduction(layers, *cell)) for cell in cells], 12, ["a", "b"]
+    )
+    for fold, seed in ((0, 7), (1, 8)):
+        fold_roles = splits[f"fold{fold}"].to_numpy()
+        models, _, _ = trainer.train_fold(images, y, fold_roles, generator, settings, seed)
+        for model, cell in zip(models, cells, strict=True):
+            row = next(r for r in rows if (r["filters"], r["neurons"], r["fold"]) == (*cell, fold))
+            keras.utils.set_random_seed(seed)
+            single = fit_and_evaluate(
+                images,
+                y,
+                fold_roles,
+                ["a", "b"],
+                with_reduction(layers, *cell),
+                generator,
+                settings,
+                seed,
+            )
+            for packed_weights, single_weights in zip(
+                model.get_weights(), single.model.get_weights(), strict=True
+            ):
+                np.testing.assert_array_equal(packed_weights, single_weights)
+            assert row["accuracy"] == single.metrics["accuracy"]
+            assert row["loss"] == pytest.approx(single.metrics["loss"], rel=1e-6)
+            assert row["n_params"] == single.model.count_params()
+            if fold == 0:
+                assert row["tflite_bytes"] == tflite_float32_bytes(single.model)
+                # the summary's measure of the selected model (untrained, random weights)
+                measured = selected_model_bytes(
+                    images, splits, ["a", "b"], with_reduction(layers, *cell), generator
+                )
+                assert measured == (row["n_params"], row["tflite_bytes"])
 
 
 def _summary_cli(tmp_path, arch_spec: dict) -> dict:

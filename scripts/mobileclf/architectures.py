@@ -63,6 +63,24 @@ def _layer(spec: dict, index: int):
     raise ValueError(f"unknown layer type {kind!r}; use one of {', '.join(LAYER_TYPES)}")
 
 
+def input_layers(scale: float = 1.0, mean=None, std=None) -> list:
+    """The layers that turn the raw 0..255 image into the network's input.
+
+    Weightless, with the fold's statistics as constants; the reduction trainer runs them
+    in its input pipeline instead, so that one traced graph serves every fold.
+    """
+    import keras
+
+    mean = np.zeros(3) if mean is None else np.asarray(mean, dtype=np.float64)
+    std = np.ones(3) if std is None else np.asarray(std, dtype=np.float64)
+    layers = []
+    if scale != 1.0:
+        layers.append(keras.layers.Rescaling(scale, name="rescale"))
+    if np.any(mean != 0) or np.any(std != 1):
+        layers.append(keras.layers.Normalization(mean=mean, variance=std**2, name="featurewise"))
+    return layers
+
+
 def build_model(
     layers: list[dict],
     size: int,
@@ -81,14 +99,10 @@ def build_model(
     """
     import keras
 
-    mean = np.zeros(3) if mean is None else np.asarray(mean, dtype=np.float64)
-    std = np.ones(3) if std is None else np.asarray(std, dtype=np.float64)
     inputs = keras.Input((size, size, 3), name="image")
     x = inputs
-    if scale != 1.0:
-        x = keras.layers.Rescaling(scale, name="rescale")(x)
-    if np.any(mean != 0) or np.any(std != 1):
-        x = keras.layers.Normalization(mean=mean, variance=std**2, name="featurewise")(x)
+    for layer in input_layers(scale, mean, std):
+        x = layer(x)
     if backbone is not None:
         from mobileclf.backbones import apply_backbone
 

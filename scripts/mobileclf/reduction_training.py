@@ -8,8 +8,9 @@ output. The total loss is the plain sum, so each model's gradient is exactly its
 loss' gradient and SGD/Adam update every variable on its own: the trained weights are
 bit-identical to separate fit_and_evaluate runs (tests/test_reduction.py checks this).
 What is shared is the work that does not depend on the model: one tf.data pipeline,
-one augmentation pass per batch and one Python training loop per fold instead of one
-per cell (2-3x less CPU with an augmenting generator).
+one augmentation pass per batch, one Python training loop per fold instead of one per
+cell (2-3x less CPU with an augmenting generator), and one traced graph for all folds
+(see :class:`BlockTrainer`).
 
 Two things fit_and_evaluate does are left out because they cannot change the weights:
 the per-epoch validation pass and the history. With early stopping (which reads the
@@ -23,7 +24,7 @@ import time
 
 import numpy as np
 
-from mobileclf.architectures import build_model, with_reduction
+from mobileclf.architectures import build_model, input_layers, with_reduction
 from mobileclf.augmentation import augment_fn, input_normalization
 from mobileclf.metrics import classification_metrics
 from mobileclf.reduction_grid import Cell
@@ -39,62 +40,118 @@ def tflite_float32_bytes(model) -> int:
     return len(tf.lite.TFLiteConverter.from_keras_model(model).convert())
 
 
-def _packed_fold(
-    images: np.ndarray,
-    y: np.ndarray,
-    roles: np.ndarray,
-    labels: list[str],
-    cell_layers: list[tuple[Cell, list[dict]]],
-    generator: dict,
-    settings: TrainSettings,
-    seed: int,
-) -> tuple[list, list[dict], float]:
-    """Train all cells on one fold at once; return the models, test metrics, seconds."""
-    import keras
+class BlockTrainer:
+    """Trains one block's cells fold after fold with a single traced TensorFlow graph.
 
-    train = np.flatnonzero(roles == "train")
-    test = np.flatnonzero(roles == "test")
-    train_x = np.asarray(images[train])
-    scale, mean, std = input_normalization(generator, train_x)
-    models = []
-    for (filters, neurons), layers in cell_layers:
-        keras.utils.set_random_seed(seed)  # as a train_cv job: fresh seed, then build
-        models.append(
-            build_model(
-                layers,
-                images.shape[1],
-                len(labels),
-                scale,
-                mean,
-                std,
-                name=f"f{filters}_n{neurons}",
+    Tracing the packed model's training step costs seconds per fold (19 cells: ~7 s,
+    about as long as 15 epochs on 300 images), so the graph of the first fold is kept:
+    each later fold builds its cells afresh under its own seed, as a train_cv job
+    would, and copies their initial weights and dropout-seed states into the traced
+    model, and the optimizer state goes back to its initial values. The fold's input
+    normalisation (featurewise statistics differ per fold) runs in the input pipeline,
+    with the very layers build_model puts in the model, so the graph holds no
+    fold-specific constant. The arithmetic is unchanged, op for op.
+    """
+
+    def __init__(self, cell_layers: list[tuple[Cell, list[dict]]], size: int, labels: list[str]):
+        self.cell_layers = cell_layers
+        self.size = size
+        self.labels = labels
+        self.packed = None
+        self.cells: list = []
+        self.optimizer_start: list[np.ndarray] = []
+
+    def _fresh_cells(self, seed: int) -> list:
+        """The cells without input layers, initialised exactly as build_model does."""
+        import keras
+
+        fresh = []
+        for (filters, neurons), layers in self.cell_layers:
+            keras.utils.set_random_seed(seed)  # as a train_cv job: fresh seed, then build
+            fresh.append(
+                build_model(layers, self.size, len(self.labels), name=f"f{filters}_n{neurons}")
             )
-        )
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input(images.shape[1:], name="image")
-    packed = keras.Model(inputs, [model(inputs) for model in models], name="block")
-    packed.compile(
-        optimizer=make_optimizer(settings), loss=["sparse_categorical_crossentropy"] * len(models)
-    )
-    count = len(models)
-    train_data = _dataset(
-        train_x, y[train], settings.batch_size, seed, augment_fn(generator, seed), shuffle=True
-    ).map(lambda x, target: (x, (target,) * count))
-    started = time.perf_counter()
-    packed.fit(train_data, epochs=settings.epochs, verbose=0)
-    seconds = time.perf_counter() - started
-    metrics: list[dict] = [{} for _ in models]
-    if len(test):
-        outputs = packed.predict(
-            np.asarray(images[test], dtype=np.float32),
-            batch_size=max(settings.batch_size, 32),
-            verbose=0,
-        )
-        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
-        metrics = [
-            classification_metrics(y[test], probabilities, labels) for probabilities in outputs
-        ]
-    return models, metrics, seconds
+        return fresh
+
+    def _start_fold(self, seed: int, settings: TrainSettings) -> None:
+        import keras
+
+        fresh = self._fresh_cells(seed)
+        if self.packed is None:
+            inputs = keras.Input((self.size, self.size, 3), name="image")
+            self.packed = keras.Model(inputs, [cell(inputs) for cell in fresh], name="block")
+            self.packed.compile(
+                optimizer=make_optimizer(settings),
+                loss=["sparse_categorical_crossentropy"] * len(fresh),
+                steps_per_execution=int(__import__("os").environ.get("SPE", "1")),
+            )
+            self.packed.optimizer.build(self.packed.trainable_variables)
+            self.optimizer_start = [v.numpy() for v in self.packed.optimizer.variables]
+            self.cells = fresh
+            return
+        for cell, new in zip(self.cells, fresh, strict=True):
+            for variable, value in zip(cell.variables, new.variables, strict=True):
+                variable.assign(value)
+        for variable, value in zip(
+            self.packed.optimizer.variables, self.optimizer_start, strict=True
+        ):
+            variable.assign(value)
+
+    def train_fold(
+        self,
+        images: np.ndarray,
+        y: np.ndarray,
+        roles: np.ndarray,
+        generator: dict,
+        settings: TrainSettings,
+        seed: int,
+    ) -> tuple[list, list[dict], float]:
+        """Train every cell on one fold; return the cell models (input layers included,
+        as fit_and_evaluate builds them), their test metrics and the training seconds."""
+        import keras
+        import tensorflow as tf
+
+        train = np.flatnonzero(roles == "train")
+        test = np.flatnonzero(roles == "test")
+        train_x = np.asarray(images[train])
+        scale, mean, std = input_normalization(generator, train_x)
+        normalise = input_layers(scale, mean, std)
+        for layer in normalise:  # eagerly: its constants then serve tf.data and predict
+            layer.build((None, self.size, self.size, 3))
+
+        def prepare(batch):
+            for layer in normalise:
+                batch = layer(batch)
+            return batch
+
+        self._start_fold(seed, settings)
+        keras.utils.set_random_seed(seed)  # the shuffle's seed pair, as in fit_and_evaluate
+        count = len(self.cells)
+        train_data = _dataset(
+            train_x, y[train], settings.batch_size, seed, augment_fn(generator, seed), shuffle=True
+        ).map(lambda x, target: (prepare(x), (target,) * count))
+        started = time.perf_counter()
+        self.packed.fit(train_data, epochs=settings.epochs, verbose=0)
+        seconds = time.perf_counter() - started
+        metrics: list[dict] = [{} for _ in self.cells]
+        if len(test):
+            test_x = prepare(tf.constant(np.asarray(images[test], dtype=np.float32)))
+            outputs = self.packed.predict(
+                test_x, batch_size=max(settings.batch_size, 32), verbose=0
+            )
+            outputs = outputs if isinstance(outputs, list | tuple) else [outputs]
+            metrics = [
+                classification_metrics(y[test], probabilities, self.labels)
+                for probabilities in outputs
+            ]
+        models = []
+        for ((filters, neurons), layers), cell in zip(self.cell_layers, self.cells, strict=True):
+            model = build_model(
+                layers, self.size, len(self.labels), scale, mean, std, name=f"f{filters}_n{neurons}"
+            )
+            model.set_weights(cell.get_weights())
+            models.append(model)
+        return models, metrics, seconds
 
 
 def train_block(
@@ -120,6 +177,7 @@ def train_block(
     cell_layers = [(cell, with_reduction(layers, *cell)) for cell in cells]
     rows: list[dict] = []
     tflite_bytes: dict[Cell, int] = {}
+    trainer = BlockTrainer(cell_layers, images.shape[1], labels)
     for fold in folds:
         roles = splits[f"fold{fold}"].to_numpy()
         fold_seed = seed + fold
@@ -132,8 +190,8 @@ def train_block(
                 )
                 results.append((result.model, result.metrics, result.metrics["train_seconds"]))
         else:
-            models, metrics, seconds = _packed_fold(
-                images, y, roles, labels, cell_layers, generator, settings, fold_seed
+            models, metrics, seconds = trainer.train_fold(
+                images, y, roles, generator, settings, fold_seed
             )
             results = [
                 (model, metric, seconds / len(models))
@@ -168,7 +226,6 @@ def train_block(
                 rows[-1]["accuracy"] if rows[-1]["accuracy"] is not None else float("nan"),
                 rows[-1]["n_params"],
             )
-        keras.backend.clear_session()
     return rows
 
 
