@@ -83,7 +83,6 @@ class BlockTrainer:
             self.packed.compile(
                 optimizer=make_optimizer(settings),
                 loss=["sparse_categorical_crossentropy"] * len(fresh),
-                steps_per_execution=int(__import__("os").environ.get("SPE", "1")),
             )
             self.packed.optimizer.build(self.packed.trainable_variables)
             self.optimizer_start = [v.numpy() for v in self.packed.optimizer.variables]
