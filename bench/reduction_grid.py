@@ -13,8 +13,8 @@ at size 50, 15 epochs, model 1 of Table 11, SGD 0.01, batch 10.
 
 ``--images N`` above the folder's count adds flipped and rotated copies of its images
 (in the work directory) until there are N. A copy is grouped with its original, so the
-folds never put an image in training and its copy in testing: the timing is that of N
-images, the accuracy still that of the originals.
+folds never put an image in training and its copy in testing. The timing is that of N
+images; the accuracies are not the original folder's (test folds hold copies too).
 """
 
 from __future__ import annotations
