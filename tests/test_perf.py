@@ -222,8 +222,10 @@ def test_runtime_threads_and_allocator_are_applied():
     configured = _probe_runtime(3)
     assert configured["intra"] == 3 and configured["inter"] == 2
     assert configured["bfc_peak"] >= 256 * 256 * 4  # the BFC allocator served the tensor
-    # the user can still switch it off, and the probe sees the difference
-    assert _probe_runtime(1, TF_CPU_ALLOCATOR_USE_BFC="0") == {
+    # the user can still switch it off, and the probe sees the difference. With oneDNN on
+    # (TensorFlow's default on CPUs with AVX-512) oneDNN's own allocator, BFC-based too,
+    # serves CPU tensors whatever the variable says, so the probe turns oneDNN off.
+    assert _probe_runtime(1, TF_CPU_ALLOCATOR_USE_BFC="0", TF_ENABLE_ONEDNN_OPTS="0") == {
         "intra": 1,
         "inter": 1,
         "bfc_peak": None,

@@ -15,7 +15,9 @@ log = logging.getLogger(__name__)
 # every step maps (page-faults) fresh memory for each gradient and temporary as large as
 # the biggest kernel: ~40% system time for model1 at 100 px. The BFC allocator keeps
 # freed blocks for reuse within the process (read once, when TF creates its CPU device).
-# Set the variable to 0 in the environment to compare (bench/epoch_time.py does).
+# Set the variable to 0 in the environment to compare (bench/epoch_time.py does). Where
+# TensorFlow turns oneDNN on (its default on CPUs with AVX-512), oneDNN's allocator, also
+# BFC-based, serves CPU tensors whatever this variable says.
 ALLOCATOR_ENV = {"TF_CPU_ALLOCATOR_USE_BFC": "1"}
 
 
