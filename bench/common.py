@@ -30,8 +30,9 @@ def run_snakemake(workdir: Path, config: dict, cores: int, *targets: str) -> Non
     workdir.mkdir(parents=True, exist_ok=True)
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [
+    command = [  # targets first: --quiet takes any number of values and would eat them
         SNAKEMAKE,
+        *targets,
         "-s",
         str(REPO / "Snakefile"),
         "--directory",
@@ -42,7 +43,6 @@ def run_snakemake(workdir: Path, config: dict, cores: int, *targets: str) -> Non
         str(cores),
         "--quiet",
         "rules",
-        *targets,
     ]
     result = subprocess.run(
         command, cwd=workdir, env=snakemake_env(), capture_output=True, text=True
