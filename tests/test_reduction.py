@@ -144,8 +144,8 @@ def test_block_training_equals_fit_and_evaluate(tmp_path):
     )
     for fold, seed in ((0, 7), (1, 8)):
         fold_roles = splits[f"fold{fold}"].to_numpy()
-        models, _, _ = trainer.train_fold(images, y, fold_roles, generator, settings, seed)
-        for model, cell in zip(models, cells, strict=True):
+        trainer.train_fold(images, y, fold_roles, generator, settings, seed)
+        for model, cell in zip(trainer.models(), cells, strict=True):
             row = next(r for r in rows if (r["filters"], r["neurons"], r["fold"]) == (*cell, fold))
             keras.utils.set_random_seed(seed)
             single = fit_and_evaluate(

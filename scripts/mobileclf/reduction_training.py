@@ -60,6 +60,7 @@ class BlockTrainer:
         self.packed = None
         self.cells: list = []
         self.optimizer_start: list[np.ndarray] = []
+        self.normalization: tuple = (1.0, None, None)
 
     def _fresh_cells(self, seed: int) -> list:
         """The cells without input layers, initialised exactly as build_model does."""
@@ -104,17 +105,19 @@ class BlockTrainer:
         generator: dict,
         settings: TrainSettings,
         seed: int,
-    ) -> tuple[list, list[dict], float]:
-        """Train every cell on one fold; return the cell models (input layers included,
-        as fit_and_evaluate builds them), their test metrics and the training seconds."""
+    ) -> tuple[list[dict], float]:
+        """Train every cell on one fold; return their test metrics and the training seconds.
+
+        The trained cells (``self.cells``) lack only the weightless input layers, so their
+        parameter counts are the models'; :meth:`models` adds those layers."""
         import keras
         import tensorflow as tf
 
         train = np.flatnonzero(roles == "train")
         test = np.flatnonzero(roles == "test")
         train_x = np.asarray(images[train])
-        scale, mean, std = input_normalization(generator, train_x)
-        normalise = input_layers(scale, mean, std)
+        self.normalization = input_normalization(generator, train_x)
+        normalise = input_layers(*self.normalization)
         for layer in normalise:  # eagerly: its constants then serve tf.data and predict
             layer.build((None, self.size, self.size, 3))
 
@@ -143,14 +146,16 @@ class BlockTrainer:
                 classification_metrics(y[test], probabilities, self.labels)
                 for probabilities in outputs
             ]
+        return metrics, seconds
+
+    def models(self) -> list:
+        """The last trained fold's cells as fit_and_evaluate builds them (input layers in)."""
         models = []
-        for ((filters, neurons), layers), cell in zip(self.cell_layers, self.cells, strict=True):
-            model = build_model(
-                layers, self.size, len(self.labels), scale, mean, std, name=f"f{filters}_n{neurons}"
-            )
+        for (_cell, layers), cell in zip(self.cell_layers, self.cells, strict=True):
+            model = build_model(layers, self.size, len(self.labels), *self.normalization)
             model.set_weights(cell.get_weights())
             models.append(model)
-        return models, metrics, seconds
+        return models
 
 
 def train_block(
@@ -189,9 +194,9 @@ def train_block(
                 )
                 results.append((result.model, result.metrics, result.metrics["train_seconds"]))
         else:
-            models, metrics, seconds = trainer.train_fold(
-                images, y, roles, generator, settings, fold_seed
-            )
+            metrics, seconds = trainer.train_fold(images, y, roles, generator, settings, fold_seed)
+            # full models only where a TFLite size is still to be measured (fold 0)
+            models = trainer.models() if fold == folds[0] else trainer.cells
             results = [
                 (model, metric, seconds / len(models))
                 for model, metric in zip(models, metrics, strict=True)
@@ -200,9 +205,7 @@ def train_block(
             cell_layers, results, strict=True
         ):
             if (filters, neurons) not in tflite_bytes:
-                # under build_model's name: names are stored in the flatbuffer too
-                named = keras.Model(model.inputs, model.outputs, name="classifier")
-                tflite_bytes[(filters, neurons)] = tflite_float32_bytes(named)
+                tflite_bytes[(filters, neurons)] = tflite_float32_bytes(model)
             rows.append(
                 dict(
                     filters=filters,
