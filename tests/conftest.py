@@ -44,7 +44,15 @@ TINY_CONFIG = {
             ]
         }
     },
-    "training": {"epochs": 2, "batch_size": 8, "optimizer": "adam", "learning_rate": 0.003},
+    "training": {
+        "epochs": 2,
+        "batch_size": 8,
+        "optimizer": "adam",
+        "learning_rate": 0.003,
+        # one job per fold (train_cv), which the fault, rerun and SLURM tests are about;
+        # tests of all-folds jobs (train_cv_folds, the default below 150 px) set it
+        "batch_folds_below": 0,
+    },
 }
 
 

@@ -261,8 +261,11 @@ ACCURACY_COLUMNS = [
 
 
 def train_jobs(workdir: Path, config: dict) -> list[tuple[str, str]]:
+    """(size, fold) of the planned one-fold jobs; (size, "all") of all-folds jobs."""
     return sorted(
-        (w["size"], w["fold"]) for rule, w in planned_jobs(workdir, config) if rule == "train_cv"
+        (w["size"], w.get("fold", "all"))
+        for rule, w in planned_jobs(workdir, config)
+        if rule in ("train_cv", "train_cv_folds")
     )
 
 
@@ -353,8 +356,9 @@ class _Hook(importlib.abc.MetaPathFinder):
             real = module.fit_and_evaluate
 
             def fit_and_evaluate(images, *args, **kwargs):
-                argv = sys.argv
-                if images.shape[1] == {size} and argv[argv.index("--fold") + 1] == "{fold}":
+                # the fold from its seed (config seed + fold): one-fold and all-folds jobs alike
+                seed = args[6] if len(args) > 6 else kwargs["seed"]
+                if images.shape[1] == {size} and seed - {seed} == {fold}:
                     raise MemoryError("injected: cannot allocate the {size}px batch")
                 return real(images, *args, **kwargs)
 
@@ -373,7 +377,9 @@ def test_job_out_of_memory_is_marked_in_the_tables_and_retried_next_run(
 ):
     hooks = tmp_path / "hooks"
     hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(textwrap.dedent(FAIL_HOOK.format(size=24, fold=1)))
+    (hooks / "sitecustomize.py").write_text(
+        textwrap.dedent(FAIL_HOOK.format(size=24, fold=1, seed=FAULT_CONFIG["seed"]))
+    )
     monkeypatch.setenv("PYTHONPATH", str(hooks))
     result = run_snakemake(tmp_path, FAULT_CONFIG)  # the run completes: the failure is recorded
     runs = cv_runs(tmp_path)
@@ -406,3 +412,30 @@ def test_job_out_of_memory_is_marked_in_the_tables_and_retried_next_run(
         "positive_class 'Lesion' is not a class of this dataset (lesion, normal)"
         in result.stdout + result.stderr
     )
+
+
+@pytest.mark.slow
+def test_out_of_memory_in_an_all_folds_job_fails_only_that_fold(tmp_path, reference, monkeypatch):
+    """training.batch_folds_below: one job trains every fold of a size; a fold that runs
+    out of memory is recorded on its own, the job's other folds are kept, and the retry
+    reproduces the one-fold jobs' numbers (the reference run)."""
+    config = {**FAULT_CONFIG, "training": {**FAULT_CONFIG["training"], "batch_folds_below": 30}}
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    hook = FAIL_HOOK.format(size=24, fold=0, seed=FAULT_CONFIG["seed"])
+    (hooks / "sitecustomize.py").write_text(textwrap.dedent(hook))
+    monkeypatch.setenv("PYTHONPATH", str(hooks))
+    assert train_jobs(tmp_path, config) == [("16", "all"), ("24", "all")]
+    run_snakemake(tmp_path, config)
+    runs = cv_runs(tmp_path).set_index(["size", "fold"])
+    assert runs.status.to_dict() == {
+        (16, 0): "ok",
+        (16, 1): "ok",
+        (24, 0): "failed",
+        (24, 1): "ok",  # trained after the failed fold, in the same process
+    }
+    monkeypatch.delenv("PYTHONPATH")
+    assert train_jobs(tmp_path, config) == [("24", "all")]
+    run_snakemake(tmp_path, config)
+    pd.testing.assert_frame_equal(cv_runs(tmp_path)[ACCURACY_COLUMNS], reference[ACCURACY_COLUMNS])
+    assert train_jobs(tmp_path, config) == []

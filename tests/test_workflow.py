@@ -81,6 +81,38 @@ def test_changing_one_generator_reruns_only_its_jobs(finished_run):
     assert "resize" not in {rule for rule, _ in jobs}
 
 
+def test_all_folds_jobs_give_the_numbers_of_one_fold_jobs(finished_run, tmp_path):
+    """batch_folds_below: 20 trains size 16 in one job per arch x generator (all folds),
+    size 24 in one job per fold; the tables and histories equal the all-one-fold run's."""
+    workdir, config = finished_run
+    batched = json.loads(json.dumps(config))
+    batched["training"]["batch_folds_below"] = 20
+    target = "results/tiny/tables/cv_runs.csv"
+    jobs = [(rule, w) for rule, w in planned_jobs(tmp_path, batched, target) if "train" in rule]
+    folds = config["split"]["folds"]
+    assert sorted((rule, w["size"], w.get("fold")) for rule, w in jobs) == sorted(
+        [("train_cv_folds", "16", None)] * len(config["generators"])
+        + [("train_cv", "24", str(fold)) for fold in range(folds)] * len(config["generators"])
+    )
+    run_snakemake(tmp_path, batched, target)
+    columns = ["arch", "generator", "size", "fold", "status", "accuracy", "loss", "epochs_run"]
+    ours = pd.read_csv(tmp_path / target)[columns]
+    pd.testing.assert_frame_equal(ours, pd.read_csv(workdir / target)[columns])
+    histories = sorted((workdir / "results" / "tiny" / "cv").rglob("history.csv"))
+    assert len(histories) == len(ours) == 2 * len(config["generators"]) * folds
+    for history in histories:
+        twin = tmp_path / history.relative_to(workdir)
+        pd.testing.assert_frame_equal(pd.read_csv(twin), pd.read_csv(history))
+    one_job = tmp_path / "results" / "tiny" / "cv" / "tiny" / "g1" / "16"
+    fold_seconds = [
+        json.loads((one_job / f"fold{fold}" / "metrics.json").read_text())["process_seconds"]
+        for fold in range(folds)
+    ]
+    # the first fold carries the process start-up (TensorFlow import), later folds only theirs
+    assert fold_seconds[0] > fold_seconds[1]
+    assert planned_jobs(tmp_path, batched, target) == []
+
+
 def test_unknown_config_key_is_a_clear_error(tmp_path, tiny_config):
     tiny_config["trainig"] = {"epochs": 3}
     result = run_snakemake(tmp_path, tiny_config, "-n", check=False)

@@ -53,18 +53,27 @@ def step_timer():
     return StepTimer()
 
 
-def job_figures(durations: list[float], n_train: int, epochs: int, batch_size: int) -> dict:
+def job_figures(
+    durations: list[float],
+    n_train: int,
+    epochs: int,
+    batch_size: int,
+    since: tuple[float, float] | None = None,
+) -> dict:
     """Fields for metrics.json from the step durations of one fit.
 
     ``step_seconds_median`` excludes the first step (tracing); ``images_per_second`` is
     over all steady-state steps; ``outside_steps_share`` is the fraction of the process's
     life so far not spent in train steps. ``process_cpu_seconds`` (user + system) is less
-    disturbed than wall time when other work shares the CPU.
+    disturbed than wall time when other work shares the CPU. ``since`` (wall epoch
+    seconds, CPU seconds) starts the clocks later than the process start: a job training
+    several folds gives the first fold the start-up and each later fold its own share.
     """
     total_steps = sum(durations)
     steady = sorted(durations[1:])
     steady_images = n_train * epochs - min(batch_size, n_train)
-    elapsed = process_seconds()
+    elapsed = process_seconds() if since is None else time.time() - since[0]
+    cpu_seconds = sum(os.times()[:2]) - (0.0 if since is None else since[1])
     return {
         "train_steps": len(durations),
         "first_step_seconds": round(durations[0], 4) if durations else None,
@@ -72,7 +81,7 @@ def job_figures(durations: list[float], n_train: int, epochs: int, batch_size: i
         "step_seconds_total": round(total_steps, 3),
         "images_per_second": round(steady_images / sum(steady), 2) if steady else None,
         "process_seconds": round(elapsed, 3),
-        "process_cpu_seconds": round(sum(os.times()[:2]), 3),
+        "process_cpu_seconds": round(cpu_seconds, 3),
         "outside_steps_share": round(max(0.0, 1 - total_steps / elapsed), 4)
         if elapsed > 0
         else None,

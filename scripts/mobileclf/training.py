@@ -94,13 +94,15 @@ def fit_and_evaluate(
     evaluate_role: str = "test",
     backbone: dict | None = None,
     arch: str = "?",
+    since: tuple[float, float] | None = None,
 ) -> FitResult:
     """Train on rows whose role is ``train`` (``val`` for monitoring), test on ``evaluate_role``.
 
     ``images`` is the (N, S, S, 3) uint8 array (a memory map is fine), ``y`` the class
     indices, ``roles`` one role per row (a fold column of splits.csv). ``backbone`` is the
     architecture's ``backbone`` section (``layers`` is then its head), ``arch`` its name
-    for error messages.
+    for error messages, ``since`` where this training's share of the process began (see
+    step_timer.job_figures).
     """
     train = np.flatnonzero(roles == "train")
     val = np.flatnonzero(roles == "val")
@@ -158,7 +160,7 @@ def fit_and_evaluate(
         input_mean=mean.tolist(),
         input_std=std.tolist(),
         **step_timer.job_figures(
-            timer.durations, len(train), len(history_frame), settings.batch_size
+            timer.durations, len(train), len(history_frame), settings.batch_size, since
         ),
         batch_size=settings.batch_size,
         phases=phases,

@@ -67,6 +67,20 @@ def _alternatives(values):
     return "|".join(re.escape(str(v)) for v in values)
 
 
+# Sizes below training.batch_folds_below train every fold of an arch x generator x size
+# in one job (train_cv_folds): there TensorFlow's start-up (~7 CPU-s) would cost more than
+# a fold's training. Larger sizes get one job per fold (train_cv), which a cluster runs
+# side by side. Both write the same per-fold files.
+BATCH_FOLDS_BELOW = int(config["training"]["batch_folds_below"])  # schema default
+BATCHED_SIZES = [size for size in SIZES if size < BATCH_FOLDS_BELOW]
+PER_FOLD_SIZES = [size for size in SIZES if size >= BATCH_FOLDS_BELOW]
+
+
+def size_pattern(sizes):
+    """A wildcard constraint matching exactly these sizes; none at all when empty."""
+    return _alternatives(sizes) if sizes else "(?!)"
+
+
 wildcard_constraints:
     dataset=_alternatives(DATASETS),
     size=_alternatives(SIZES),
@@ -198,9 +212,15 @@ def get_resize_root(wildcards):
     return dataset_root(wildcards.dataset)
 
 
+# Where and how jobs run, not what they compute: editing these must not rerun training.
+SCHEDULING_KEYS = {"gpu", "batch_folds_below"}
+
+
 def get_training_spec(wildcards):
-    """The training section without `gpu`: where a job runs must not rerun it."""
-    return as_json({k: v for k, v in config["training"].items() if k != "gpu"})
+    """The training section without scheduling keys (SCHEDULING_KEYS)."""
+    return as_json(
+        {k: v for k, v in config["training"].items() if k not in SCHEDULING_KEYS}
+    )
 
 
 def get_positive_class(wildcards):
@@ -211,6 +231,11 @@ def get_positive_class(wildcards):
 def get_job_seed(wildcards):
     """One seed per fold: folds differ, and reruns of a job repeat it exactly."""
     return int(config.get("seed", 42)) + int(wildcards.fold)
+
+
+def get_fold_seeds(wildcards):
+    """train_cv_folds: each fold's seed, the same as its one-fold job would use."""
+    return [int(config.get("seed", 42)) + fold for fold in FOLDS]
 
 
 # Resources: every rule declares threads, mem_mb and runtime (minutes) through these
@@ -269,6 +294,27 @@ def train_mem_mb(wildcards, attempt):
     )
 
 
+def train_folds_mem_mb(wildcards, attempt):
+    """train_cv_folds: one fold at a time, so one fold's memory (folds' models are freed
+    in between), sized for the fold with the most out-of-memory failures."""
+    params, activations, _ = _train_cost(wildcards)
+    training = config["training"]
+    return res.train_mem_mb(
+        int(wildcards.size),
+        _dataset_images(wildcards.dataset),
+        training.get("batch_size", 10),
+        params,
+        activations,
+        training.get("optimizer", "sgd"),
+        attempt + max(get_fold_attempts(wildcards)),
+    )
+
+
+def train_folds_runtime(wildcards, attempt):
+    """train_cv_folds: the folds one after the other."""
+    return len(FOLDS) * train_runtime(wildcards, attempt)
+
+
 def train_runtime(wildcards, attempt):
     """Wall-time minutes of one training job from its multiply-adds, images and epochs
     (seed 000: 10-600 min per image size of its GPU grid); attempt x as long on retries.
@@ -301,17 +347,26 @@ def resize_mem_mb(wildcards, attempt):
     )
 
 
+def _cv_metrics(wildcards, fold):
+    """The metrics.json of one fold of the job's arch x generator x size."""
+    return "results/{w.dataset}/cv/{w.arch}/{w.generator}/{w.size}/fold{fold}/metrics.json".format(
+        w=wildcards, fold=fold
+    )
+
+
 def get_train_attempt(wildcards):
     """Retry token: the attempt number in the job's existing metrics.json (0 if none).
 
     A job that ran out of resources records status=failed and attempt+1, so this
     parameter changes and Snakemake reruns exactly the failed jobs (mobileclf.faults).
     """
-    return attempt_of(
-        "results/{w.dataset}/cv/{w.arch}/{w.generator}/{w.size}/fold{w.fold}/metrics.json".format(
-            w=wildcards
-        )
-    )
+    return attempt_of(_cv_metrics(wildcards, wildcards.fold))
+
+
+def get_fold_attempts(wildcards):
+    """train_cv_folds: each fold's retry token. One failed fold reruns the whole job; its
+    other folds are trained again with the same seeds, so they repeat their numbers."""
+    return [attempt_of(_cv_metrics(wildcards, fold)) for fold in FOLDS]
 
 
 def get_cv_metrics(wildcards):
