@@ -13,18 +13,9 @@ def main(args) -> None:
     from mobileclf import tf_runtime
 
     device = tf_runtime.configure(args.threads, args.seed)
-    from mobileclf.cv_job import Cell, FoldOutputs, train_fold
-    from mobileclf.datasets import load, positive_index
+    from mobileclf.cv_job import FoldOutputs, load_cell, train_fold
 
-    data = load(args.images, args.splits, args.labels, args.manifest)
-    cell = Cell(
-        args.arch,
-        args.generator,
-        args.arch_spec,
-        args.generator_spec,
-        args.training,
-        positive_index(data.labels, args.positive_class),
-    )
+    data, cell = load_cell(args)
     fold = FoldOutputs(args.fold, args.seed, args.attempt, Path(args.metrics), Path(args.history))
     train_fold(data, cell, fold, device)
 

@@ -23,18 +23,9 @@ def main(args) -> None:
     from mobileclf import tf_runtime
 
     device = tf_runtime.configure(args.threads, args.seed[0])
-    from mobileclf.cv_job import Cell, FoldOutputs, train_folds
-    from mobileclf.datasets import load, positive_index
+    from mobileclf.cv_job import FoldOutputs, load_cell, train_folds
 
-    data = load(args.images, args.splits, args.labels, args.manifest)
-    cell = Cell(
-        args.arch,
-        args.generator,
-        args.arch_spec,
-        args.generator_spec,
-        args.training,
-        positive_index(data.labels, args.positive_class),
-    )
+    data, cell = load_cell(args)
     folds = [
         FoldOutputs(*fields[:3], Path(fields[3]), Path(fields[4]))
         for fields in zip(

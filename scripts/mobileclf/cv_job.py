@@ -47,6 +47,22 @@ class FoldOutputs:
     history: Path
 
 
+def load_cell(args: argparse.Namespace) -> tuple[ResizedData, Cell]:
+    """The inputs and the cell both CV entry points parse from their shared flags."""
+    from mobileclf.datasets import load, positive_index
+
+    data = load(args.images, args.splits, args.labels, args.manifest)
+    cell = Cell(
+        args.arch,
+        args.generator,
+        args.arch_spec,
+        args.generator_spec,
+        args.training,
+        positive_index(data.labels, args.positive_class),
+    )
+    return data, cell
+
+
 def train_fold(data: ResizedData, cell: Cell, fold: FoldOutputs, device: str, since=None) -> str:
     """Train and evaluate ``fold`` of ``cell``; write its metrics.json and history.csv.
 

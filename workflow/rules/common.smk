@@ -276,11 +276,9 @@ def train_threads(wildcards):
     return res.train_threads(int(wildcards.size))
 
 
-def train_mem_mb(wildcards, attempt):
-    """Peak memory of one training job from image size, dataset size, batch size and the
-    architecture's parameter and activation counts. A retry (Snakemake's attempt) asks for
-    attempt x as much, and so does the next run after out-of-memory failures recorded in
-    metrics.json (mobileclf.faults: each one adds 1 to its attempt number)."""
+def _train_mem_mb(wildcards, retries):
+    """Peak memory of one training from image size, dataset size, batch size and the
+    architecture's parameter and activation counts, ``retries`` x as much on retries."""
     params, activations, _ = _train_cost(wildcards)
     training = config["training"]
     return res.train_mem_mb(
@@ -290,24 +288,21 @@ def train_mem_mb(wildcards, attempt):
         params,
         activations,
         training.get("optimizer", "sgd"),
-        attempt + get_train_attempt(wildcards),
+        retries,
     )
+
+
+def train_mem_mb(wildcards, attempt):
+    """A retry (Snakemake's attempt) asks for attempt x as much, and so does the next run
+    after out-of-memory failures recorded in metrics.json (mobileclf.faults: each one adds
+    1 to its attempt number)."""
+    return _train_mem_mb(wildcards, attempt + get_train_attempt(wildcards))
 
 
 def train_folds_mem_mb(wildcards, attempt):
     """train_cv_folds: one fold at a time, so one fold's memory (folds' models are freed
     in between), sized for the fold with the most out-of-memory failures."""
-    params, activations, _ = _train_cost(wildcards)
-    training = config["training"]
-    return res.train_mem_mb(
-        int(wildcards.size),
-        _dataset_images(wildcards.dataset),
-        training.get("batch_size", 10),
-        params,
-        activations,
-        training.get("optimizer", "sgd"),
-        attempt + max(get_fold_attempts(wildcards)),
-    )
+    return _train_mem_mb(wildcards, attempt + max(get_fold_attempts(wildcards)))
 
 
 def train_folds_runtime(wildcards, attempt):
