@@ -70,6 +70,18 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def snakemake_startup_seconds() -> float:
+    """Wall seconds of ``snakemake --version``: what every Snakemake invocation pays first.
+
+    Mostly Python imports (~1.5 s), unless an installed executor plugin probes a service
+    that does not answer: the SLURM plugin runs ``scontrol show config`` at import, which
+    waits ~9 s where SLURM's client tools exist but its controller is down.
+    """
+    started = time.perf_counter()
+    subprocess.run([SNAKEMAKE, "--version"], env=snakemake_env(), capture_output=True, check=True)
+    return time.perf_counter() - started
+
+
 def run_pipeline(config: dict, workdir: Path, cores: int) -> float:
     """Whole workflow through Snakemake; returns wall seconds."""
     configfile = workdir / "config.yaml"
@@ -258,6 +270,7 @@ def main() -> None:
         f" all folds in one job below {args.batch_folds_below} px;"
         f" {args.cores} cores; workdir {workdir}"
     )
+    startup_seconds = snakemake_startup_seconds()
     load_start = load_average()
     cpu_start = children_cpu_seconds()
     pipeline_seconds = run_pipeline(config, workdir, args.cores)
@@ -271,6 +284,7 @@ def main() -> None:
     figures = {
         "grid": config,
         "pipeline_seconds": pipeline_seconds,
+        "snakemake_startup_seconds": startup_seconds,
         "published_seconds": published_seconds,
         "pipeline_cpu_seconds": pipeline_cpu,
         "published_cpu_seconds": published_cpu,
@@ -284,6 +298,8 @@ def main() -> None:
     lines = [
         f"pipeline (snakemake --cores {args.cores}): {pipeline_seconds:8.1f} s"
         f"   [{load_start} -> {load_mid}]",
+        f"  of which Snakemake start-up {startup_seconds:.1f} s (snakemake --version, measured"
+        " just before)",
         f"published procedure:            {published_seconds:8.1f} s   [{load_mid} -> {load_end}]",
         f"  of which TF import {published['import_seconds']:.1f} s, JPEG fold folders "
         + ", ".join(f"{size} px {s:.1f} s" for size, s in published["folder_seconds"].items()),
