@@ -267,3 +267,83 @@ def test_training_records_step_figures():
     assert metrics["step_seconds_total"] < metrics["process_seconds"]
     assert 0 < metrics["outside_steps_share"] < 1
     assert metrics["peak_rss_mb"] > 100
+
+
+def test_mixed_precision_is_set_only_for_jobs_with_a_gpu():
+    import keras
+
+    from mobileclf.tf_runtime import set_precision
+
+    try:
+        assert set_precision(True, "CPU") == "float32"  # CPUs emulate float16: slower
+        assert keras.mixed_precision.global_policy().name == "float32"
+        assert set_precision(False, "GPU") == "float32"  # opt-in: it changes the numbers
+        assert set_precision(True, "GPU") == "mixed_float16"
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _cv_data(n_per_class: int = 24, size: int = 16):
+    """Two separable classes (dark and bright images) with two folds of train/val/test roles."""
+    import pandas as pd
+
+    from mobileclf.datasets import ResizedData
+
+    rng = np.random.default_rng(1)
+    dark = rng.integers(0, 90, (n_per_class, size, size, 3))
+    bright = rng.integers(160, 256, (n_per_class, size, size, 3))
+    images = np.concatenate([dark, bright]).astype(np.uint8)
+    y = np.repeat([0, 1], n_per_class)
+    roles = np.array(["train"] * 6 + ["val"] + ["test"])[np.arange(len(y)) % 8]
+    splits = pd.DataFrame({"fold0": roles, "fold1": np.roll(roles, 3)})
+    return ResizedData(images, y, ["dark", "bright"], splits)
+
+
+@pytest.mark.parametrize("device, expected", [("GPU", "mixed_float16"), ("CPU", "float32")])
+def test_mixed_precision_cv_jobs_keep_the_policy_in_every_fold(tmp_path, device, expected):
+    """An all-folds job clears the Keras session between folds, which resets the global
+    dtype policy: every fold must still train under the job's policy. "GPU" is only the
+    job's label here; mixed_float16 also computes (slowly) on a CPU."""
+    import keras
+
+    from mobileclf.cv_job import Cell, FoldOutputs, train_folds
+
+    training = dict(
+        epochs=6, batch_size=8, optimizer="adam", learning_rate=0.003, mixed_precision=True
+    )
+    layers = [{"type": "conv", "filters": 4}, {"type": "maxpool"}, {"type": "flatten"}]
+    cell = Cell("tiny", "g1", {"layers": layers}, {"rescale": 1 / 255}, training, 1)
+    folds = [
+        FoldOutputs(f, 7 + f, 0, tmp_path / f"m{f}.json", tmp_path / f"h{f}.csv") for f in (0, 1)
+    ]
+    try:
+        train_folds(_cv_data(), cell, folds, device)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    for fold in folds:
+        metrics = json.loads(fold.metrics.read_text())
+        assert metrics["status"] == "ok" and metrics["dtype_policy"] == expected
+        # the float32 softmax keeps the loss finite and the classes learnable in float16
+        assert metrics["accuracy"] >= 0.75
+        history = np.genfromtxt(fold.history, delimiter=",", names=True)
+        assert len(history) == 6 and np.all(np.isfinite(history["loss"]))
+
+
+def test_softmax_stays_float32_under_mixed_precision():
+    import keras
+
+    from mobileclf.architectures import build_model
+
+    layers = [{"type": "conv", "filters": 4}, {"type": "flatten"}, {"type": "dense", "units": 8}]
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = build_model(layers, 12, 3, scale=1 / 255)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    computes = {layer.name: layer.compute_dtype for layer in model.layers[1:]}
+    assert computes.pop("probabilities") == "float32"
+    assert set(computes.values()) == {"float16"}
+    probabilities = model(np.full((2, 12, 12, 3), 100, np.float32))
+    assert probabilities.dtype == "float32"
+    np.testing.assert_allclose(np.sum(probabilities, axis=1), 1.0, rtol=1e-6)

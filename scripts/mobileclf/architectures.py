@@ -109,5 +109,9 @@ def build_model(
         x = apply_backbone(backbone, x, size, arch)
     for index, spec in enumerate(layers):
         x = _layer(spec, index)(x)
-    outputs = keras.layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    # float32 whatever the global policy: under mixed precision a float16 softmax loses
+    # the small probabilities the loss and the metrics need
+    outputs = keras.layers.Dense(
+        n_classes, activation="softmax", name="probabilities", dtype="float32"
+    )(x)
     return keras.Model(inputs, outputs, name=name)

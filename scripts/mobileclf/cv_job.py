@@ -35,6 +35,11 @@ class Cell:
     training: dict
     positive: int
 
+    @property
+    def mixed_precision(self) -> bool:
+        """training.mixed_precision: float16 compute where the job has a GPU."""
+        return bool(self.training.get("mixed_precision", False))
+
 
 @dataclass(frozen=True)
 class FoldOutputs:
@@ -74,6 +79,7 @@ def train_fold(data: ResizedData, cell: Cell, fold: FoldOutputs, device: str, si
     """
     from mobileclf.faults import failed_metrics, record_attempt, resource_errors
     from mobileclf.finetune import effective_training
+    from mobileclf.tf_runtime import set_precision
     from mobileclf.training import TrainSettings, fit_and_evaluate
 
     column = f"fold{fold.fold}"
@@ -87,6 +93,8 @@ def train_fold(data: ResizedData, cell: Cell, fold: FoldOutputs, device: str, si
         fold=fold.fold,
         seed=fold.seed,
     )
+    # per fold: keras.backend.clear_session (train_folds) resets the global dtype policy
+    set_precision(cell.mixed_precision, device)
     try:
         result = fit_and_evaluate(
             data.images,
@@ -110,7 +118,14 @@ def train_fold(data: ResizedData, cell: Cell, fold: FoldOutputs, device: str, si
         atomic.write_json(fold.metrics, failed)
         return "failed"
     check_class_count(int(result.model.output_shape[-1]), data.labels, "the trained model")
-    metrics = dict(**identity, status="ok", attempt=fold.attempt, device=device, **result.metrics)
+    metrics = dict(
+        **identity,
+        status="ok",
+        attempt=fold.attempt,
+        device=device,
+        dtype_policy=result.model.dtype_policy.name,
+        **result.metrics,
+    )
     log.info("fold %d accuracy %.4f", fold.fold, metrics["accuracy"])
     atomic.write_with(fold.history, lambda p: result.history.to_csv(p, index=False))
     atomic.write_json(fold.metrics, metrics)

@@ -97,6 +97,9 @@ def portable(optimizer):
     """
     import keras
 
+    # under mixed precision Keras wraps the optimizer in a LossScaleOptimizer at compile
+    # time (and does so again when the model is recompiled with the stock one)
+    optimizer = getattr(optimizer, "inner_optimizer", optimizer)
     stock = next(c for c in type(optimizer).__mro__ if c.__module__.startswith("keras"))
     return keras.optimizers.deserialize(
         {"class_name": stock.__name__, "config": optimizer.get_config()}

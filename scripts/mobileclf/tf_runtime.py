@@ -62,3 +62,22 @@ def configure(threads: int, seed: int, deterministic: bool = False) -> str:
         seed,
     )
     return device
+
+
+def set_precision(requested: bool, device: str) -> str:
+    """Keras' global dtype policy for this job's models; returns its name for metrics.json.
+
+    ``mixed_float16`` (float16 compute, float32 weights) only where it pays: GPUs run
+    float16 matmuls and convolutions on tensor cores, while CPUs emulate float16 and get
+    slower. The softmax stays float32 whatever the policy (architectures.build_model), so
+    the probabilities and the loss keep full precision.
+    """
+    import keras
+
+    policy = "mixed_float16" if requested and device == "GPU" else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    if requested and policy == "float32":
+        log.info("training.mixed_precision: no GPU in this job, so it computes in float32")
+    else:
+        log.info("precision policy %s", policy)
+    return policy
