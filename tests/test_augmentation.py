@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
+from conftest import REPO
 
 PARAMETER_SETS = [
     dict(theta=0.0, tx=0.0, ty=0.0, shear=0.0, zx=1.0, zy=1.0, flip_h=1, flip_v=0),
@@ -44,18 +46,7 @@ def test_one_composed_resampling_equals_image_data_generator(parameters):
     np.testing.assert_allclose(ours, legacy, atol=0.05)
 
 
-G4 = {
-    "rescale": 1 / 255,
-    "rotation_range": 40,
-    "brightness_range": [0.2, 1.0],
-    "horizontal_flip": True,
-    "vertical_flip": True,
-    "fill_mode": "nearest",
-    "zoom_range": 0.2,
-    "shear_range": 0.2,
-    "width_shift_range": 0.2,
-    "height_shift_range": 0.2,
-}
+G4 = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["generators"]["g4"]
 
 
 def test_random_draws_cover_the_generator_ranges():

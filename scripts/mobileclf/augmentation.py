@@ -24,6 +24,8 @@ AUGMENTATION_KEYS = {
     "height_shift_range",
     "fill_mode",
 }
+# the keys composed into one affine transform per image (fill_mode only says how)
+GEOMETRIC_KEYS = AUGMENTATION_KEYS - {"brightness_range", "fill_mode"}
 
 
 def input_normalization(
@@ -118,7 +120,9 @@ def random_parameters(spec: dict, generator, count, height: int, width: int) -> 
         return generator.uniform([count], low, high) if high > low else tf.fill([count], low)
 
     def coin(key: str):
-        return tf.cast(generator.uniform([count]) < 0.5, tf.float32) if spec.get(key) else 0.0
+        if not spec.get(key):
+            return tf.zeros([count])
+        return tf.cast(generator.uniform([count]) < 0.5, tf.float32)
 
     rotation, shear, zoom, height_shift, width_shift = (
         float(spec.get(key) or 0)
@@ -138,8 +142,8 @@ def random_parameters(spec: dict, generator, count, height: int, width: int) -> 
         "shear": uniform(-shear, shear),
         "zx": uniform(1 - zoom, 1 + zoom),
         "zy": uniform(1 - zoom, 1 + zoom),
-        "flip_h": coin("horizontal_flip") + tf.zeros([count]),
-        "flip_v": coin("vertical_flip") + tf.zeros([count]),
+        "flip_h": coin("horizontal_flip"),
+        "flip_v": coin("vertical_flip"),
     }
 
 
@@ -157,12 +161,9 @@ def transform_images(images, transforms, fill_mode: str = "nearest"):
     )
 
 
-GEOMETRIC_KEYS = AUGMENTATION_KEYS - {"brightness_range", "fill_mode"}
-
-
 def augment_fn(spec: dict, seed: int):
     """A tf.data map function applying the spec's augmentation to a float batch, or None."""
-    if not any(spec.get(key) for key in AUGMENTATION_KEYS - {"fill_mode"}):
+    if not any(spec.get(key) for key in GEOMETRIC_KEYS | {"brightness_range"}):
         return None
     import tensorflow as tf
 

@@ -65,7 +65,7 @@ def configure(threads: int, seed: int, deterministic: bool = False) -> str:
 
 
 def set_precision(requested: bool, device: str) -> str:
-    """Keras' global dtype policy for this job's models; returns its name for metrics.json.
+    """Set Keras' global dtype policy for the models built next; returns its name.
 
     ``mixed_float16`` (float16 compute, float32 weights) only where it pays: GPUs run
     float16 matmuls and convolutions on tensor cores, while CPUs emulate float16 and get
