@@ -22,9 +22,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from mobileclf.backbones import BACKBONES
-from mobileclf.images import load_rgb
-from mobileclf.resize import to_square
+from mobileclf.data.images import load_rgb
+from mobileclf.data.resize import to_square
+from mobileclf.train.backbones import BACKBONES
 
 HEAD = [{"type": "gap"}, {"type": "dense", "units": 128}, {"type": "dropout", "rate": 0.2}]
 
@@ -103,7 +103,7 @@ def main() -> None:
     from mobileclf import tf_runtime
 
     tf_runtime.configure(1, args.seed)
-    from mobileclf.training import TrainSettings, fit_and_evaluate
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate
 
     images, y, labels = load_folder(args.root, args.size)
     roles = roles_for(y, args.seed)

@@ -14,7 +14,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from mobileclf.camera import CameraConditions, camera_input, gallery_input, image_seed
+from mobileclf.mobile.camera import CameraConditions, camera_input, gallery_input, image_seed
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ Variants (each in a fresh process, because TensorFlow reads the allocator settin
   pipeline    fused optimizer kernels + BFC allocator (what train_cv.py runs now)
 
 All variants train the same model on the same fold with the same seed through
-mobileclf.training.fit_and_evaluate; only the optimizer object and the allocator differ.
+mobileclf.train.fit.fit_and_evaluate; only the optimizer object and the allocator differ.
 
 Run:  python bench/epoch_time.py --root ../shared/datasets/sarscov2-ct-mini --sizes 100 300
 Prints per variant and size: median epoch seconds (epochs after the first), median step
@@ -47,8 +47,8 @@ def _child(args) -> None:
     import keras
     import yaml
 
-    from mobileclf import training
-    from mobileclf.datasets import load
+    from mobileclf.data.datasets import load
+    from mobileclf.train import fit as training
 
     if not VARIANTS[args.variant]["fused"]:
 

@@ -51,7 +51,7 @@ def write_fold_folders(root: Path, splits, sizes: list[int], out: Path) -> dict:
     """Steps 1-2: every fold of every size as JPEG folders. Returns {size: seconds}."""
     from PIL import Image
 
-    from mobileclf.images import load_rgb
+    from mobileclf.data.images import load_rgb
 
     folds = sorted(c for c in splits.columns if c.startswith("fold"))
     seconds = {}
@@ -105,8 +105,8 @@ def train_one(
     """Step 3 for one size × fold × generator × architecture: fresh model, fit, test."""
     import keras
 
-    from mobileclf.architectures import build_model
-    from mobileclf.step_timer import peak_rss_mb, step_timer
+    from mobileclf.train.architectures import build_model
+    from mobileclf.train.step_timer import peak_rss_mb, step_timer
 
     started = time.perf_counter()
     cpu_started = sum(os.times()[:2])

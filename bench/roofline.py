@@ -114,7 +114,7 @@ def fused_adam_seconds(parameters: int, threads: int, repeats: int = 5) -> float
 def step_cost(layers: list[dict], size: int, n_classes: int, batch: int, optimizer: str) -> dict:
     """Parameters, FLOPs and minimum bytes moved by one training step (see module doc)."""
     sys.path.insert(0, str(REPO / "scripts"))
-    from mobileclf.architectures import build_model
+    from mobileclf.train.architectures import build_model
 
     model = build_model(layers, size, n_classes)
     params = flops = parameter_bytes = activations = 0

@@ -16,8 +16,8 @@ from mobileclf.cli import json_arg, parser, run
 
 
 def main(args) -> None:
-    from mobileclf.convert import VARIANT_INFO
-    from mobileclf.tflite_metadata import GeneralFields, add_metadata, check_metadata, read_metadata
+    from mobileclf.export.convert import VARIANT_INFO
+    from mobileclf.export.metadata import GeneralFields, add_metadata, check_metadata, read_metadata
 
     spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
     fields = GeneralFields.from_config(args.metadata)

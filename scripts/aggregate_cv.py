@@ -7,8 +7,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobileclf import atomic
-from mobileclf.aggregate import paper_table_markdown, plot_heatmap, read_runs, summarise
 from mobileclf.cli import parser, run
+from mobileclf.select.aggregate import paper_table_markdown, plot_heatmap, read_runs, summarise
 
 
 def main(args) -> None:

@@ -14,7 +14,7 @@ def main(args) -> None:
     from mobileclf import tf_runtime
 
     tf_runtime.configure(1, 0)
-    from mobileclf.backbones import build_backbone, keras_cache
+    from mobileclf.train.backbones import build_backbone, keras_cache
 
     model = build_backbone(args.backbone, args.size, args.arch)
     cache = keras_cache()

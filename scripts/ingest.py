@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
-from mobileclf.ingest import IngestOptions, ingest, rejects_table
+from mobileclf.data.ingest import IngestOptions, ingest, rejects_table
 
 
 def main(args) -> None:

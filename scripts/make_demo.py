@@ -1,4 +1,4 @@
-"""Write the deterministic demo dataset (see mobileclf.demo)."""
+"""Write the deterministic demo dataset (see mobileclf.data.demo)."""
 
 import sys
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobileclf.cli import parser, run
-from mobileclf.demo import make_demo
+from mobileclf.data.demo import make_demo
 
 
 def main(args) -> None:

@@ -23,10 +23,10 @@ def model_size(spec_path: str) -> int:
 
 
 def main(args) -> None:
-    from mobileclf.camera import CameraConditions, camera_input, image_seed
-    from mobileclf.images import load_rgb
-    from mobileclf.resize import to_square
-    from mobileclf.segmentation import app_step
+    from mobileclf.data.images import load_rgb
+    from mobileclf.data.resize import to_square
+    from mobileclf.data.segment import app_step
+    from mobileclf.mobile.camera import CameraConditions, camera_input, image_seed
 
     options = args.options
     size = model_size(args.spec)

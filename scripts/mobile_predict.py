@@ -14,7 +14,7 @@ import pandas as pd
 
 from mobileclf import atomic
 from mobileclf.cli import parser, run
-from mobileclf.mobile import (
+from mobileclf.mobile.predict import (
     KERAS,
     app_normalization,
     predict_keras,

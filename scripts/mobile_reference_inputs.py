@@ -22,12 +22,12 @@ def model_size(spec_path: str) -> int:
 
 
 def main(args) -> None:
-    from mobileclf.camera import gallery_input
-    from mobileclf.datasets import read_labels
-    from mobileclf.images import load_rgb
-    from mobileclf.mobile import holdout_rows
-    from mobileclf.resize import to_square
-    from mobileclf.segmentation import app_step
+    from mobileclf.data.datasets import read_labels
+    from mobileclf.data.images import load_rgb
+    from mobileclf.data.resize import to_square
+    from mobileclf.data.segment import app_step
+    from mobileclf.mobile.camera import gallery_input
+    from mobileclf.mobile.predict import holdout_rows
 
     options = args.options
     size = model_size(args.spec)

@@ -13,9 +13,9 @@ import pandas as pd
 
 from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
-from mobileclf.datasets import read_labels
-from mobileclf.mobile import mobile_table, plot_contact_sheet, plot_robustness
-from mobileclf.verdict import decide
+from mobileclf.data.datasets import read_labels
+from mobileclf.mobile.predict import mobile_table, plot_contact_sheet, plot_robustness
+from mobileclf.mobile.verdict import decide
 
 
 def severity_of(path: str) -> int:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
-from mobileclf.model_card import render
+from mobileclf.export.model_card import render
 
 
 def _read(path: str) -> dict:

@@ -10,16 +10,16 @@ import pandas as pd
 
 from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
-from mobileclf.reduction_grid import parse_block_key
+from mobileclf.reduce.grid import parse_block_key
 
 
 def main(args) -> None:
     from mobileclf import tf_runtime
 
     tf_runtime.configure(args.threads, args.seed)
-    from mobileclf.datasets import load
-    from mobileclf.reduction_training import train_block
-    from mobileclf.training import TrainSettings
+    from mobileclf.data.datasets import load
+    from mobileclf.reduce.block import train_block
+    from mobileclf.train.fit import TrainSettings
 
     cells = parse_block_key(args.cells)
     data = load(args.images, args.splits, args.labels)

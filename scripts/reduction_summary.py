@@ -8,9 +8,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pandas as pd
 
-from mobileclf import atomic, reduction
+from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
-from mobileclf.reduction_grid import expand_axis, grid_cells, skip_reason
+from mobileclf.reduce import summary as reduction
+from mobileclf.reduce.grid import expand_axis, grid_cells, skip_reason
 
 log = logging.getLogger("reduction")
 
@@ -54,9 +55,9 @@ def main(args) -> None:
     from mobileclf import tf_runtime
 
     tf_runtime.configure(1, 0)
-    from mobileclf.architectures import with_reduction
-    from mobileclf.datasets import load
-    from mobileclf.reduction_training import selected_model_bytes
+    from mobileclf.data.datasets import load
+    from mobileclf.reduce.block import selected_model_bytes
+    from mobileclf.train.architectures import with_reduction
 
     filters, neurons = expand_axis(args.grid["filters"]), expand_axis(args.grid["neurons"])
     tolerance = float(args.grid.get("tolerance", 1.0))

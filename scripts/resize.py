@@ -7,8 +7,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
-from mobileclf.resize import resize_all
-from mobileclf.splits import read_table
+from mobileclf.data.resize import resize_all
+from mobileclf.data.split import read_table
 
 
 def main(args) -> None:

@@ -11,8 +11,8 @@ from PIL import Image
 
 from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
-from mobileclf.images import load_rgb
-from mobileclf.segmentation import SegmentationSettings, plot_stages, segment_rgb
+from mobileclf.data.images import load_rgb
+from mobileclf.data.segment import SegmentationSettings, plot_stages, segment_rgb
 
 log = logging.getLogger("segment")
 
@@ -32,7 +32,7 @@ def main(args) -> None:
         if status != "ok":
             log.warning("%s: empty mask after cleaning, kept unmasked", path)
         # PNG content under the manifest's relative path, whatever its extension: the
-        # manifest indexes both trees and decoding goes by content (mobileclf.images).
+        # manifest indexes both trees and decoding goes by content (mobileclf.data.images).
         atomic.write_with(out / path, lambda p, m=masked: Image.fromarray(m).save(p, format="PNG"))
         rows.append(
             dict(path=path, label=label, status=status, foreground=float(masked.any(-1).mean()))

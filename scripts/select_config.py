@@ -10,7 +10,7 @@ import pandas as pd
 
 from mobileclf import atomic
 from mobileclf.cli import parser, run
-from mobileclf.selection import select_best
+from mobileclf.select.selection import select_best
 
 
 def main(args) -> None:

@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobileclf import atomic
 from mobileclf.cli import json_arg, parser, run
-from mobileclf.splits import SplitOptions, fold_columns, make_splits, read_table
+from mobileclf.data.split import SplitOptions, fold_columns, make_splits, read_table
 
 
 def main(args) -> None:

@@ -6,14 +6,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobileclf.cli import run
-from mobileclf.cv_job import cell_arguments
+from mobileclf.train.cv import cell_arguments
 
 
 def main(args) -> None:
     from mobileclf import tf_runtime
 
     device = tf_runtime.configure(args.threads, args.seed)
-    from mobileclf.cv_job import FoldOutputs, load_cell, train_fold
+    from mobileclf.train.cv import FoldOutputs, load_cell, train_fold
 
     data, cell = load_cell(args)
     fold = FoldOutputs(args.fold, args.seed, args.attempt, Path(args.metrics), Path(args.history))

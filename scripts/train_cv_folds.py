@@ -10,8 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobileclf.cli import UserError, run
-from mobileclf.cv_job import cell_arguments
+from mobileclf.cli import run
+from mobileclf.errors import UserError
+from mobileclf.train.cv import cell_arguments
 
 
 def main(args) -> None:
@@ -23,7 +24,7 @@ def main(args) -> None:
     from mobileclf import tf_runtime
 
     device = tf_runtime.configure(args.threads, args.seed[0])
-    from mobileclf.cv_job import FoldOutputs, load_cell, train_folds
+    from mobileclf.train.cv import FoldOutputs, load_cell, train_folds
 
     data, cell = load_cell(args)
     folds = [

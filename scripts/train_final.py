@@ -20,11 +20,11 @@ def main(args) -> None:
     from mobileclf import tf_runtime
 
     device = tf_runtime.configure(args.threads, args.seed)
-    from mobileclf.datasets import load
-    from mobileclf.final import array_for_size, resolve_spec, save_keras
-    from mobileclf.finetune import effective_training
-    from mobileclf.splits import final_roles
-    from mobileclf.training import TrainSettings, fit_and_evaluate
+    from mobileclf.data.datasets import load
+    from mobileclf.data.split import final_roles
+    from mobileclf.train.final import array_for_size, resolve_spec, save_keras
+    from mobileclf.train.finetune import effective_training
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate
 
     log = logging.getLogger("train_final")
     chosen = json.loads(Path(args.chosen).read_text(encoding="utf-8"))

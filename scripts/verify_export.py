@@ -13,7 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mobileclf import atomic
-from mobileclf.cli import UserError, parser, run
+from mobileclf.cli import parser, run
+from mobileclf.errors import UserError
 
 COLUMNS = [
     "variant",
@@ -40,11 +41,11 @@ def main(args) -> None:
     import numpy as np
     import pandas as pd
 
-    from mobileclf.convert import VARIANT_INFO
-    from mobileclf.datasets import load
-    from mobileclf.final import array_for_size
+    from mobileclf.data.datasets import load
+    from mobileclf.export.convert import VARIANT_INFO
+    from mobileclf.export.verify import check_float32, compare, run_tflite
     from mobileclf.metrics import classification_metrics
-    from mobileclf.verify_tflite import check_float32, compare, run_tflite
+    from mobileclf.train.final import array_for_size
 
     log = logging.getLogger("verify")
     spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mobileclf.aggregate import paper_format, paper_table_markdown, read_runs, summarise
-from mobileclf.selection import SelectionError, select_best
+from mobileclf.select.aggregate import paper_format, paper_table_markdown, read_runs, summarise
+from mobileclf.select.selection import SelectionError, select_best
 
 
 def _run(tmp_path, arch, generator, size, fold, accuracy, n_params=100, status="ok"):

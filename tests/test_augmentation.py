@@ -29,7 +29,7 @@ def test_one_composed_resampling_equals_image_data_generator(parameters):
     import tensorflow as tf
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
-    from mobileclf.augmentation import affine_transforms, transform_images
+    from mobileclf.train.augmentation import affine_transforms, transform_images
 
     image = _smooth_image()
     legacy = ImageDataGenerator(fill_mode="nearest").apply_transform(
@@ -52,7 +52,7 @@ G4 = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["generators"][
 def test_random_draws_cover_the_generator_ranges():
     import tensorflow as tf
 
-    from mobileclf.augmentation import random_parameters
+    from mobileclf.train.augmentation import random_parameters
 
     draws = {
         key: value.numpy()
@@ -76,7 +76,7 @@ def test_random_draws_cover_the_generator_ranges():
 
 
 def test_augmentation_is_seeded_and_only_where_the_spec_asks():
-    from mobileclf.augmentation import augment_fn
+    from mobileclf.train.augmentation import augment_fn
 
     images = np.repeat(_smooth_image()[None], 6, axis=0)
     assert augment_fn({"rescale": 1 / 255, "fill_mode": "nearest"}, 3) is None

@@ -13,9 +13,14 @@ import pandas as pd
 import pytest
 from conftest import planned_jobs, run_snakemake
 
-from mobileclf.backbones import BACKBONES, BackboneSpec, build_backbone, ignored_generator_keys
-from mobileclf.cli import UserError
-from mobileclf.training import TrainSettings, fit_and_evaluate
+from mobileclf.errors import UserError
+from mobileclf.train.backbones import (
+    BACKBONES,
+    BackboneSpec,
+    build_backbone,
+    ignored_generator_keys,
+)
+from mobileclf.train.fit import TrainSettings, fit_and_evaluate
 
 HEAD = [{"type": "gap"}, {"type": "dense", "units": 8}, {"type": "dropout", "rate": 0.2}]
 QUICK = "MobileNetV3Small"  # the others' int8 conversions take minutes: marked slow
@@ -42,7 +47,7 @@ def _backbone(name: str, weights: str = "none", **extra) -> dict:
 def test_preprocessing_layer_equals_keras_preprocess_input(name, module, tmp_path):
     import keras
 
-    from mobileclf.backbones import _preprocess
+    from mobileclf.train.backbones import _preprocess
 
     raw = np.random.default_rng(1).integers(0, 256, (2, 4, 4, 3)).astype(np.float32)
     inputs = keras.Input((4, 4, 3))
@@ -182,8 +187,8 @@ def test_backbone_trains_and_runs_as_int8_tflite(name):
     import keras
     from ai_edge_litert.interpreter import Interpreter
 
-    from mobileclf.convert import calibration_images, convert
-    from mobileclf.verify_tflite import check_float32, compare, run_tflite
+    from mobileclf.export.convert import calibration_images, convert
+    from mobileclf.export.verify import check_float32, compare, run_tflite
 
     images, y, roles = _images(n=14)
     settings = TrainSettings.from_config(dict(epochs=1, batch_size=5, learning_rate=0.01))

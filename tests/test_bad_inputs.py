@@ -20,11 +20,11 @@ import yaml
 from conftest import REPO, run_snakemake
 from PIL import Image
 
-from mobileclf.config_check import config_problems, load_schema
-from mobileclf.images import load_rgb
-from mobileclf.ingest import IngestError, IngestOptions, ingest, rejects_table
-from mobileclf.resize import resize_all
-from mobileclf.splits import SplitError, SplitOptions, make_splits, read_table
+from mobileclf.data.images import load_rgb
+from mobileclf.data.ingest import IngestError, IngestOptions, ingest, rejects_table
+from mobileclf.data.resize import resize_all
+from mobileclf.data.split import SplitError, SplitOptions, make_splits, read_table
+from mobileclf.workflow.config import config_problems, load_schema
 
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
 OPTIONS = IngestOptions()
@@ -175,7 +175,7 @@ def decode_in_subprocess(path: Path, max_pixels: int, oversize: str) -> dict:
     code = f"""
 import json, sys
 sys.path.insert(0, {str(REPO / "scripts")!r})
-from mobileclf.images import ImageRejected, load_rgb
+from mobileclf.data.images import ImageRejected, load_rgb
 try:
     decoded = load_rgb({str(path)!r}, {max_pixels}, {oversize!r})
     out = dict(shape=list(decoded.rgb.shape), note=decoded.note)

@@ -13,11 +13,9 @@ import pandas as pd
 import pytest
 from conftest import PHONE_TESTS_AND_REPORT, REPO, TINY_CONFIG, planned_jobs, run_snakemake
 
-from mobileclf.convert import VARIANT_INFO, VARIANTS, calibration_images, convert
-from mobileclf.final import FinalSpecError, resolve_spec
-from mobileclf.model_card import wilson_interval
-from mobileclf.splits import final_roles
-from mobileclf.tflite_metadata import (
+from mobileclf.data.split import final_roles
+from mobileclf.export.convert import VARIANT_INFO, VARIANTS, calibration_images, convert
+from mobileclf.export.metadata import (
     GeneralFields,
     MetadataError,
     add_metadata,
@@ -25,13 +23,15 @@ from mobileclf.tflite_metadata import (
     model_io,
     read_metadata,
 )
-from mobileclf.verify_tflite import (
+from mobileclf.export.model_card import wilson_interval
+from mobileclf.export.verify import (
     Comparison,
     VerificationError,
     check_float32,
     compare,
     run_tflite,
 )
+from mobileclf.train.final import FinalSpecError, resolve_spec
 
 SIZE = 16
 # deliberately not alphabetical: the packed labels must keep the training index order
@@ -60,7 +60,7 @@ def trained():
     from mobileclf import tf_runtime
 
     tf_runtime.configure(1, 0)
-    from mobileclf.training import TrainSettings, fit_and_evaluate
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate
 
     rng = np.random.default_rng(0)
     images, y = _images(rng, 90)

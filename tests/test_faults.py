@@ -23,11 +23,11 @@ import pytest
 from conftest import REPO, SNAKEMAKE, TINY_CONFIG, planned_jobs, run_snakemake, write_config
 
 from mobileclf import atomic
-from mobileclf.aggregate import UnreadableMetrics, read_runs, summarise
-from mobileclf.datasets import DataMismatch, check_class_count, load, positive_index
+from mobileclf.data.datasets import DataMismatch, check_class_count, load, positive_index
+from mobileclf.data.split import SplitError, SplitOptions, make_splits
 from mobileclf.faults import attempt_of
-from mobileclf.selection import select_best
-from mobileclf.splits import SplitError, SplitOptions, make_splits
+from mobileclf.select.aggregate import UnreadableMetrics, read_runs, summarise
+from mobileclf.select.selection import select_best
 
 # ---------------------------------------------------------------- interrupted writes
 
@@ -345,7 +345,7 @@ import importlib.abc, importlib.util, sys
 
 class _Hook(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name != "mobileclf.training":
+        if name != "mobileclf.train.fit":
             return None
         sys.meta_path.remove(self)
         spec = importlib.util.find_spec(name)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mobileclf.images import ImageRejected, load_rgb
+from mobileclf.data.images import ImageRejected, load_rgb
 
 
 def test_rgba_is_composited_on_black(tmp_path):

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from mobileclf.ingest import MANIFEST_COLUMNS, IngestError, IngestOptions, ingest
+from mobileclf.data.ingest import MANIFEST_COLUMNS, IngestError, IngestOptions, ingest
 
 
 def _image(path, value, size=(8, 8), mode="RGB"):

@@ -11,9 +11,9 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from mobileclf.aggregate import summarise
 from mobileclf.metrics import classification_metrics
-from mobileclf.selection import SelectionError, select_best
+from mobileclf.select.aggregate import summarise
+from mobileclf.select.selection import SelectionError, select_best
 
 
 def _probabilities(predicted: list[int], confidence: list[float], n_classes: int) -> np.ndarray:

@@ -15,7 +15,7 @@ import pytest
 from conftest import planned_jobs, run_snakemake
 from PIL import Image
 
-from mobileclf.camera import (
+from mobileclf.mobile.camera import (
     CameraConditions,
     camera_input,
     crop_or_pad_center,
@@ -26,9 +26,15 @@ from mobileclf.camera import (
     template_preprocess,
     to_sensor,
 )
-from mobileclf.mobile import KERAS, camera_drop_table, holdout_rows, mobile_table, prediction_frame
-from mobileclf.report import build_sections, render_html, render_markdown, wilson_interval
-from mobileclf.verdict import decide
+from mobileclf.mobile.predict import (
+    KERAS,
+    camera_drop_table,
+    holdout_rows,
+    mobile_table,
+    prediction_frame,
+)
+from mobileclf.mobile.verdict import decide
+from mobileclf.report.report import build_sections, render_html, render_markdown, wilson_interval
 
 HARSH = CameraConditions(
     fill=0.65,
@@ -172,7 +178,7 @@ def tiny_tflite(tmp_path_factory) -> dict:
     tf_runtime.configure(1, 0)
     import tensorflow as tf
 
-    from mobileclf.architectures import build_model
+    from mobileclf.train.architectures import build_model
 
     folder = tmp_path_factory.mktemp("tiny_tflite")
     layers = [
@@ -201,7 +207,7 @@ def tiny_tflite(tmp_path_factory) -> dict:
 
 
 def test_tflite_variants_predict_like_keras(tiny_tflite):
-    from mobileclf.mobile import predict_keras, predict_tflite
+    from mobileclf.mobile.predict import predict_keras, predict_tflite
 
     images = tiny_tflite["images"]
     keras_probs = predict_keras(tiny_tflite["keras"], images)
@@ -214,7 +220,7 @@ def test_tflite_variants_predict_like_keras(tiny_tflite):
 
 
 def test_latency_is_measured_in_a_fresh_process(tiny_tflite):
-    from mobileclf.latency import LatencySettings, measure
+    from mobileclf.mobile.latency import LatencySettings, measure
 
     rows = measure(tiny_tflite["float32"], LatencySettings(threads=(1, 2), warmup=2, runs=20))
     assert [r["threads"] for r in rows] == [1, 2]
@@ -325,7 +331,7 @@ def test_verdict_recommends_the_smallest_passing_file():
 
 
 def test_plots_are_png_files_at_the_given_paths(tmp_path, monkeypatch):
-    from mobileclf.mobile import plot_contact_sheet, plot_robustness
+    from mobileclf.mobile.predict import plot_contact_sheet, plot_robustness
 
     monkeypatch.chdir(tmp_path)
     table = mobile_table(synthetic_predictions([10, 8, 5]), ["a", "b"], 1)

@@ -20,7 +20,7 @@ def _train_weights(make_optimizer, steps: int = 30, seed: int = 5) -> list[np.nd
     """Weights of a small conv + dense model after ``steps`` optimizer steps on fixed batches."""
     import keras
 
-    from mobileclf.architectures import build_model
+    from mobileclf.train.architectures import build_model
 
     keras.utils.set_random_seed(seed)
     layers = [
@@ -66,7 +66,7 @@ def _apply_sequence(optimizer, steps: int = 40) -> list[np.ndarray]:
 def test_fused_adam_update_equals_keras_adam_to_float_rounding():
     import keras
 
-    from mobileclf import fast_optimizers
+    from mobileclf.train import fast_optimizers
 
     reference = _apply_sequence(keras.optimizers.Adam(0.01))
     fused = _apply_sequence(fast_optimizers.adam(0.01))
@@ -79,7 +79,7 @@ def test_fused_adam_update_equals_keras_adam_to_float_rounding():
 def test_fused_adam_trains_a_model_like_keras_adam():
     import keras
 
-    from mobileclf import fast_optimizers
+    from mobileclf.train import fast_optimizers
 
     initial = _train_weights(lambda: keras.optimizers.Adam(0.01), steps=0)
     reference = _train_weights(lambda: keras.optimizers.Adam(0.01))
@@ -95,7 +95,7 @@ def test_fused_adam_trains_a_model_like_keras_adam():
 def test_fused_adam_keeps_keras_state_and_config():
     import keras
 
-    from mobileclf import fast_optimizers
+    from mobileclf.train import fast_optimizers
 
     optimizer = fast_optimizers.adam(0.003, beta_1=0.8)
     assert isinstance(optimizer, keras.optimizers.Adam)
@@ -108,7 +108,7 @@ def test_fused_adam_keeps_keras_state_and_config():
 def test_trained_model_saves_with_stock_optimizer_and_loads_without_mobileclf(tmp_path):
     """fit_and_evaluate recompiles with the stock optimizer: model.keras loads in a process
     that cannot import mobileclf (users' scripts, the export jobs)."""
-    from mobileclf.training import TrainSettings, fit_and_evaluate
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (24, 16, 16, 3), dtype=np.uint8)
@@ -143,7 +143,7 @@ def test_trained_model_saves_with_stock_optimizer_and_loads_without_mobileclf(tm
 def test_fused_sgd_matches_keras_sgd(momentum, nesterov):
     import keras
 
-    from mobileclf import fast_optimizers
+    from mobileclf.train import fast_optimizers
 
     reference = _apply_sequence(keras.optimizers.SGD(0.05, momentum=momentum, nesterov=nesterov))
     fused = _apply_sequence(fast_optimizers.sgd(0.05, momentum=momentum, nesterov=nesterov))
@@ -170,7 +170,7 @@ def _update_op_types(optimizer) -> set[str]:
 def test_fused_optimizers_run_one_kernel_per_variable():
     import keras
 
-    from mobileclf import fast_optimizers
+    from mobileclf.train import fast_optimizers
 
     assert "ResourceApplyAdam" in _update_op_types(fast_optimizers.adam(0.01))
     assert "ResourceApplyAdam" not in _update_op_types(keras.optimizers.Adam(0.01))
@@ -179,7 +179,7 @@ def test_fused_optimizers_run_one_kernel_per_variable():
 
 
 def test_training_uses_the_fused_optimizers():
-    from mobileclf.training import TrainSettings, make_optimizer
+    from mobileclf.train.fit import TrainSettings, make_optimizer
 
     adam = make_optimizer(TrainSettings(optimizer="adam", learning_rate=0.002))
     sgd = make_optimizer(TrainSettings(optimizer="sgd", learning_rate=0.02, momentum=0.5))
@@ -233,7 +233,7 @@ def test_runtime_threads_and_allocator_are_applied():
 
 
 def test_job_figures_from_step_durations():
-    from mobileclf.step_timer import job_figures
+    from mobileclf.train.step_timer import job_figures
 
     figures = job_figures([2.0, 0.1, 0.3, 0.2, 0.2], n_train=25, epochs=2, batch_size=10)
     assert figures["train_steps"] == 5
@@ -246,7 +246,7 @@ def test_job_figures_from_step_durations():
 
 
 def test_training_records_step_figures():
-    from mobileclf.training import TrainSettings, fit_and_evaluate
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
@@ -288,7 +288,7 @@ def _cv_data(n_per_class: int = 24, size: int = 16):
     """Two separable classes (dark and bright images) with two folds of train/val/test roles."""
     import pandas as pd
 
-    from mobileclf.datasets import ResizedData
+    from mobileclf.data.datasets import ResizedData
 
     rng = np.random.default_rng(1)
     dark = rng.integers(0, 90, (n_per_class, size, size, 3))
@@ -307,7 +307,7 @@ def test_mixed_precision_cv_jobs_keep_the_policy_in_every_fold(tmp_path, device,
     job's label here; mixed_float16 also computes (slowly) on a CPU."""
     import keras
 
-    from mobileclf.cv_job import Cell, FoldOutputs, train_folds
+    from mobileclf.train.cv import Cell, FoldOutputs, train_folds
 
     training = dict(
         epochs=6, batch_size=8, optimizer="adam", learning_rate=0.003, mixed_precision=True
@@ -333,7 +333,7 @@ def test_mixed_precision_cv_jobs_keep_the_policy_in_every_fold(tmp_path, device,
 def test_softmax_stays_float32_under_mixed_precision():
     import keras
 
-    from mobileclf.architectures import build_model
+    from mobileclf.train.architectures import build_model
 
     layers = [{"type": "conv", "filters": 4}, {"type": "flatten"}, {"type": "dense", "units": 8}]
     keras.mixed_precision.set_global_policy("mixed_float16")

@@ -12,8 +12,7 @@ import pandas as pd
 import pytest
 from conftest import AFTER_REDUCTION, REPO, TINY_CONFIG, planned_jobs, run_snakemake
 
-from mobileclf.reduction import choose_cell, pareto_mask, summarise
-from mobileclf.reduction_grid import (
+from mobileclf.reduce.grid import (
     BLOCK_RE,
     block_key,
     expand_axis,
@@ -22,6 +21,7 @@ from mobileclf.reduction_grid import (
     plan_blocks,
     skip_reason,
 )
+from mobileclf.reduce.summary import choose_cell, pareto_mask, summarise
 
 
 def test_axes_accept_lists_and_inclusive_ranges():
@@ -113,14 +113,14 @@ def test_block_training_equals_fit_and_evaluate(tmp_path):
     accuracy, Keras' own parameter count, TFLite bytes independent of the weights."""
     import keras
 
-    from mobileclf.architectures import with_reduction
-    from mobileclf.reduction_training import (
+    from mobileclf.reduce.block import (
         BlockTrainer,
         selected_model_bytes,
         tflite_float32_bytes,
         train_block,
     )
-    from mobileclf.training import TrainSettings, fit_and_evaluate
+    from mobileclf.train.architectures import with_reduction
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate
 
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (40, 12, 12, 3), dtype=np.uint8)
@@ -237,7 +237,7 @@ def _reduction_config() -> dict:
 def test_reduction_stage_end_to_end_and_rerun_contract(tmp_path):
     import keras
 
-    from mobileclf.architectures import build_model, with_reduction
+    from mobileclf.train.architectures import build_model, with_reduction
 
     config = _reduction_config()
     run_snakemake(tmp_path, config)

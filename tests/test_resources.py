@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import REPO, planned_jobs, run_snakemake
 
-from mobileclf import resources as res
+from mobileclf.workflow import resources as res
 
 PAPER_MODEL2 = [
     {"type": "conv", "filters": 32, "kernel": 3},
@@ -33,7 +33,7 @@ ODD = [  # same padding, strides, global pooling, dropout, a dense on the 4-D te
 def test_parameter_count_matches_keras(layers, size, classes):
     import numpy as np
 
-    from mobileclf.architectures import build_model
+    from mobileclf.train.architectures import build_model
 
     model = build_model(layers, size, classes, 1 / 255, np.ones(3), np.full(3, 2.0))
     trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)

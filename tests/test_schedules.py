@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from mobileclf.finetune import Phase, effective_training, plan_phases
-from mobileclf.schedules import Schedule
-from mobileclf.training import TrainSettings, fit_and_evaluate
+from mobileclf.train.finetune import Phase, effective_training, plan_phases
+from mobileclf.train.fit import TrainSettings, fit_and_evaluate
+from mobileclf.train.schedules import Schedule
 
 LAYERS = [{"type": "flatten"}, {"type": "dense", "units": 4}]
 
@@ -95,7 +95,7 @@ def test_phase_plan_for_backbones():
     ]
     assert plan_phases(settings, {**pretrained, "trainable_layers": 0}) == [Phase("head", 10, 0.01)]
     assert plan_phases(settings, {**pretrained, "weights": "none"}) == [Phase("full", 10, 0.01)]
-    from mobileclf.cli import UserError
+    from mobileclf.errors import UserError
 
     with pytest.raises(UserError, match=r"architectures\.m\.backbone\.head_epochs"):
         plan_phases(settings, {**pretrained, "head_epochs": 10}, arch="m")

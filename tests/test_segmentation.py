@@ -6,8 +6,8 @@ import pytest
 from conftest import planned_jobs, run_snakemake
 from PIL import Image
 
-from mobileclf.images import load_rgb
-from mobileclf.segmentation import (
+from mobileclf.data.images import load_rgb
+from mobileclf.data.segment import (
     SegmentationSettings,
     rgb_to_lab,
     segment_rgb,
@@ -115,8 +115,8 @@ def test_mobile_paths_segment_like_the_app_before_resizing(tmp_path):
 
     import mobile_camera_inputs
     import mobile_reference_inputs
-    from mobileclf.camera import CameraConditions, camera_input, gallery_input, image_seed
-    from mobileclf.resize import to_square
+    from mobileclf.data.resize import to_square
+    from mobileclf.mobile.camera import CameraConditions, camera_input, gallery_input, image_seed
 
     root = tmp_path / "data"
     rows = []

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mobileclf.splits import SplitError, SplitOptions, check_splits, fold_columns, make_splits
+from mobileclf.data.split import SplitError, SplitOptions, check_splits, fold_columns, make_splits
 
 
 def _manifest(counts: dict[str, int], groups_of: int = 0) -> pd.DataFrame:

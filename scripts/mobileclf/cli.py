@@ -11,9 +11,9 @@ Each entry point is one argparse program that runs two ways:
   before TensorFlow loads, so jobs the scheduler gave no GPU never crowd the one it gave
   to others.
 
-A user error (an exception class in USER_ERRORS) ends the job with one clear line naming
-the file or key and what to do, instead of a traceback; anything else is a bug and keeps
-its traceback.
+A user error (:class:`mobileclf.errors.UserError`, or a stage's subclass of it) ends the job
+with one clear line naming the file or key and what to do, instead of a traceback; anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -25,29 +25,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from mobileclf.aggregate import UnreadableMetrics
-from mobileclf.convert import ConversionError
-from mobileclf.datasets import DataMismatch
-from mobileclf.final import FinalSpecError
-from mobileclf.images import ImageRejected
-from mobileclf.ingest import IngestError
-from mobileclf.mobile import MobileInputError
-from mobileclf.reduction import ReductionError
-from mobileclf.selection import SelectionError
-from mobileclf.splits import SplitError
-from mobileclf.tflite_metadata import MetadataError
-from mobileclf.verify_tflite import VerificationError
-
-
-class UserError(Exception):
-    """Bad input the user must fix; the message names the file or key and the fix."""
-
-
-USER_ERRORS = (UserError, DataMismatch, IngestError, SplitError, SelectionError, ImageRejected)
-USER_ERRORS += (ConversionError, FinalSpecError, MetadataError, VerificationError)
-USER_ERRORS += (UnreadableMetrics,)
-USER_ERRORS += (ReductionError,)
-USER_ERRORS += (MobileInputError,)
+from mobileclf.errors import UserError
 
 
 def json_arg(text: str) -> object:
@@ -117,6 +95,6 @@ def run(
     )
     try:
         main(args)
-    except USER_ERRORS as error:
+    except UserError as error:
         logging.getLogger("mobileclf").error("%s", error)
         sys.exit(1)

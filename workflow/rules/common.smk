@@ -10,8 +10,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
-from mobileclf import resources as res
-from mobileclf.config_check import ConfigError, check_config
+from mobileclf.workflow import resources as res
+from mobileclf.workflow.config import ConfigError, check_config
 from mobileclf.faults import attempt_of
 
 
@@ -271,7 +271,7 @@ def train_gpu(wildcards):
 
 
 def train_threads(wildcards):
-    """1 thread below 100 px, 2 below 200 px, else 4 (mobileclf.resources.train_threads);
+    """1 thread below 100 px, 2 below 200 px, else 4 (mobileclf.workflow.resources.train_threads);
     a workstation caps it at --cores."""
     return res.train_threads(int(wildcards.size))
 
@@ -581,7 +581,7 @@ def warn_about_skipped_work():
 # ---- parameter reduction (workflow/rules/reduction.smk) --------------------------------
 # The grid helpers are plain Python (no TensorFlow, no pandas): cheap at parse time.
 sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
-from mobileclf.reduction_grid import (  # noqa: E402
+from mobileclf.reduce.grid import (  # noqa: E402
     BLOCK_PATTERN,
     expand_axis,
     grid_cells,
@@ -620,7 +620,7 @@ def reduction_folder(dataset, selection):
 
 def get_reduction_blocks(wildcards):
     """Block CSVs covering the grid for the selected model: finished blocks on disk are
-    reused, only cells no block holds yet get new blocks (mobileclf.reduction_grid)."""
+    reused, only cells no block holds yet get new blocks (mobileclf.reduce.grid)."""
     selection = reduction_selection(wildcards)
     if skip_reason(config["architectures"][selection["arch"]]):
         return []

@@ -58,7 +58,7 @@ rule convert:
         calibration_images=get_calibration_images,
         seed=get_final_seed,
     script:
-        "../../scripts/convert_tflite.py"
+        "../../scripts/convert.py"
 
 
 rule add_metadata:

@@ -151,7 +151,7 @@ rule mobile_latency:
     params:
         options=get_latency_options,
     script:
-        "../../scripts/measure_latency.py"
+        "../../scripts/mobile_latency.py"
 
 
 rule report:
@@ -175,7 +175,7 @@ rule report:
     params:
         benchmarks="benchmarks",
     script:
-        "../../scripts/make_report.py"
+        "../../scripts/report.py"
 
 
 rule report_index:
@@ -197,4 +197,4 @@ rule report_index:
         mem_mb=light_mem_mb,
         runtime=5,
     script:
-        "../../scripts/make_index.py"
+        "../../scripts/report_index.py"

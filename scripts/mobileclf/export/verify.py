@@ -1,0 +1,103 @@
+"""Run exported TFLite variants in the LiteRT interpreter and compare them with Keras.
+
+A converted file that loads is not yet a working model: quantization can flip
+predictions, and a wrong input type makes the app feed garbage. So every variant is run
+on the holdout images exactly as an app would feed them (raw RGB; uint8 bytes for the
+int8 variant) and compared with the Keras model it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mobileclf.errors import UserError
+
+
+class VerificationError(UserError):
+    """A variant that must match the Keras model does not."""
+
+
+def quantize(images: np.ndarray, dtype: np.dtype, scale: float, zero_point: int) -> np.ndarray:
+    """Raw 0..255 images as the model's input tensor type (``real = scale * (q - zp)``)."""
+    if np.issubdtype(dtype, np.floating):
+        return images.astype(dtype)
+    info = np.iinfo(dtype)
+    scale = scale or 1.0
+    quantized = np.round(images.astype(np.float64) / scale + zero_point)
+    return np.clip(quantized, info.min, info.max).astype(dtype)
+
+
+def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    """Integer outputs back to probabilities; float outputs unchanged."""
+    if np.issubdtype(values.dtype, np.floating):
+        return values.astype(np.float64)
+    return scale * (values.astype(np.float64) - zero_point)
+
+
+def run_tflite(model: bytes, images: np.ndarray, threads: int = 1) -> np.ndarray:
+    """Class probabilities (N × classes, float64) from the LiteRT interpreter.
+
+    ``images`` are raw uint8 RGB (N × S × S × 3). One image per invoke, as on a phone.
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model, num_threads=threads)
+    interpreter.allocate_tensors()
+    (inp,) = interpreter.get_input_details()
+    (out,) = interpreter.get_output_details()
+    feed = quantize(np.asarray(images), inp["dtype"], *inp["quantization"])
+    rows = []
+    for image in feed:
+        interpreter.set_tensor(inp["index"], image[None])
+        interpreter.invoke()
+        rows.append(interpreter.get_tensor(out["index"])[0].copy())
+    if not rows:
+        return np.zeros((0, out["shape"][-1]))
+    return dequantize(np.stack(rows), *out["quantization"])
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One variant against the Keras model on the same images."""
+
+    agreement: float  # share of images with the same top-1 class
+    accuracy: float
+    accuracy_delta: float  # variant accuracy - Keras accuracy (negative: a drop)
+    max_prob_diff: float  # largest |p_variant - p_keras| over all images and classes
+    mean_prob_diff: float
+
+
+def compare(keras_probs: np.ndarray, variant_probs: np.ndarray, y_true: np.ndarray) -> Comparison:
+    if keras_probs.shape != variant_probs.shape:
+        raise VerificationError(
+            f"variant outputs have shape {variant_probs.shape}, the Keras model {keras_probs.shape}"
+        )
+    keras_top = keras_probs.argmax(axis=1)
+    variant_top = variant_probs.argmax(axis=1)
+    difference = np.abs(variant_probs - keras_probs)
+    keras_accuracy = float(np.mean(keras_top == y_true)) if len(y_true) else float("nan")
+    accuracy = float(np.mean(variant_top == y_true)) if len(y_true) else float("nan")
+    return Comparison(
+        agreement=float(np.mean(keras_top == variant_top)) if len(y_true) else float("nan"),
+        accuracy=accuracy,
+        accuracy_delta=accuracy - keras_accuracy,
+        max_prob_diff=float(difference.max()) if difference.size else 0.0,
+        mean_prob_diff=float(difference.mean()) if difference.size else 0.0,
+    )
+
+
+def check_float32(variant: str, comparison: Comparison, tolerance: float) -> None:
+    """A float32 conversion must reproduce Keras: any larger difference is a conversion bug.
+
+    Near-ties may flip the top-1 class even within tolerance, so the probability
+    difference, not the agreement, is the criterion.
+    """
+    if not comparison.max_prob_diff <= tolerance:
+        raise VerificationError(
+            f"variant {variant!r} differs from the Keras model by up to "
+            f"{comparison.max_prob_diff:.3g} in probability (export.tolerance={tolerance:g}; "
+            f"top-1 agreement {comparison.agreement:.1%}): the conversion is broken, do not "
+            "deploy it; see the per-variant table in this log"
+        )

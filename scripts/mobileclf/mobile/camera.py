@@ -1,0 +1,304 @@
+"""What the model sees on a phone: the gallery path and the live-camera path, emulated.
+
+Seed 000 (section 2.7) tested its models by hand on one phone, once loading pictures
+from the gallery (Flutter ``tflite`` plugin) and once pointing the camera at them (the
+TensorFlow Lite Android image-classification template). Accuracy collapsed on the phone.
+This module reproduces both input paths deterministically, in NumPy/Pillow only (no
+TensorFlow), so hundreds of holdout images can be pushed through them on the computer.
+
+Gallery (Flutter ``runModelOnImage``): decode the stored file, scale it to the model
+input with Android's ``Bitmap.createScaledBitmap(..., filter=true)`` (Skia bilinear:
+two taps per axis, pixel centres at +0.5, edges clamped, *no* antialiasing, unlike
+Pillow's BILINEAR used for training), then ``(pixel - mean) / std``.
+
+Live camera (template, lib_support variant): the camera sees a 480-wide × 640-high
+portrait scene (seed 000, Fig. 5): the picture shown on a screen or paper, filling part
+of the frame, on a background, under other light, slightly rotated, out of focus, with
+sensor noise; the stream is YUV420 (NV21, chroma at half resolution) converted back to
+RGB by the template's integer formula; optional JPEG compression stands in for a
+compressed capture. The template then applies ``ResizeWithCropOrPadOp(min, min)``
+(centre crop 480×480, offset ``(w - min) // 2``), ``ResizeOp(NEAREST_NEIGHBOR)``
+(Skia nearest: source index ``floor((i + 0.5) * src / dst)``), ``Rot90Op(k)`` with
+``k = sensorOrientation / 90`` (counter-clockwise) and ``NormalizeOp(mean, std)``.
+The sensor buffer is the upright scene turned clockwise by ``sensorOrientation``, so
+the template's rotation makes the model input upright again, but crop and resize run
+in sensor orientation exactly as on the phone.
+
+Normalisation is left to inference (:func:`normalize`): the arrays here are uint8 so
+int8 models (uint8 input) and float models share them.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+FRAME_WIDTH = 480  # portrait frame of the template (seed 000, Fig. 5)
+FRAME_HEIGHT = 640
+
+
+@dataclass(frozen=True)
+class CameraConditions:
+    """One severity level of the live-camera emulation (``mobile.camera_levels`` in config).
+
+    ``fill``: fraction of the frame width (or height, whichever binds) the picture covers;
+    1.0 means the user moved the phone until the picture fills the frame.
+    ``offset``: largest shift of the picture centre, as a fraction of the frame side.
+    ``rotation``: largest tilt in degrees. ``light``: largest brightness change (gain
+    1 ± light) and half of it as a colour cast. ``contrast``: black level of the screen or
+    paper (0 = true black). ``blur``: defocus as a Gaussian sigma in frame pixels.
+    ``noise``: sensor noise standard deviation in 0..255 units. ``yuv``: NV21 chroma
+    subsampling round trip. ``jpeg_quality``: JPEG compression of the frame (None: off).
+    """
+
+    fill: float = 1.0
+    offset: float = 0.0
+    rotation: float = 0.0
+    light: float = 0.0
+    contrast: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
+    yuv: bool = False
+    jpeg_quality: int | None = None
+
+    @classmethod
+    def from_config(cls, section: dict) -> CameraConditions:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ValueError(f"unknown camera condition(s) {unknown}; use {sorted(known)}")
+        return cls(**section)
+
+
+def image_seed(seed: int, severity: int, key: str) -> np.random.SeedSequence:
+    """Per-image random stream: same image, seed and severity give the same draw, whatever
+    other images are in the run (the key is the image's path, hashed stably)."""
+    return np.random.SeedSequence([int(seed), int(severity), zlib.crc32(key.encode("utf-8"))])
+
+
+# --- Android/Skia resampling ---------------------------------------------------------
+
+
+def nearest_indices(source: int, target: int) -> np.ndarray:
+    """Skia's nearest-neighbour sampling: destination pixel i reads floor((i+0.5)*src/dst)."""
+    index = np.floor((np.arange(target) + 0.5) * source / target).astype(np.int64)
+    return np.clip(index, 0, source - 1)
+
+
+def resize_nearest(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``ResizeOp(h, w, NEAREST_NEIGHBOR)`` = ``createScaledBitmap(..., filter=false)``."""
+    rows = nearest_indices(rgb.shape[0], height)
+    cols = nearest_indices(rgb.shape[1], width)
+    return rgb[rows][:, cols]
+
+
+def _bilinear_taps(source: int, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    position = (np.arange(target) + 0.5) * source / target - 0.5
+    position = np.clip(position, 0, source - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, source - 1)
+    return low, high, position - low
+
+
+def resize_bilinear_android(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``createScaledBitmap(..., filter=true)``: Skia bilinear without antialiasing.
+
+    Downscaling a 400 px slice to 32 px this way reads 4 source pixels per output pixel
+    and skips the rest, so fine texture aliases: Pillow's BILINEAR (used to make the
+    training arrays) averages over the whole footprint instead. The difference between
+    the two is one of the things the gallery path measures.
+    """
+    top, bottom, wy = _bilinear_taps(rgb.shape[0], height)
+    left, right, wx = _bilinear_taps(rgb.shape[1], width)
+    image = rgb.astype(np.float64)
+    wx = wx[None, :, None]
+    upper = image[top][:, left] * (1 - wx) + image[top][:, right] * wx
+    lower = image[bottom][:, left] * (1 - wx) + image[bottom][:, right] * wx
+    wy = wy[:, None, None]
+    return np.clip(np.rint(upper * (1 - wy) + lower * wy), 0, 255).astype(np.uint8)
+
+
+def gallery_input(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The gallery path for one decoded image (``mobileclf.data.images.load_rgb``):
+    size×size uint8."""
+    return resize_bilinear_android(rgb, size, size)
+
+
+# --- the template's lib_support ImageProcessor ---------------------------------------
+
+
+def crop_or_pad_center(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``ResizeWithCropOrPadOp(height, width)``: centre crop (or zero-pad), offset (w-t)//2."""
+    h, w = rgb.shape[:2]
+    out = np.zeros((height, width, 3), dtype=rgb.dtype)
+    src_top, dst_top = ((h - height) // 2, 0) if h >= height else (0, (height - h) // 2)
+    src_left, dst_left = ((w - width) // 2, 0) if w >= width else (0, (width - w) // 2)
+    rows, cols = min(h, height), min(w, width)
+    out[dst_top : dst_top + rows, dst_left : dst_left + cols] = rgb[
+        src_top : src_top + rows, src_left : src_left + cols
+    ]
+    return out
+
+
+def template_preprocess(
+    sensor_frame: np.ndarray,
+    size: int,
+    sensor_orientation: int = 90,
+    app_step: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """The template's ``loadImage``: crop to min side, nearest resize, ``Rot90Op(k)``.
+
+    ``app_step`` is an app-side step on the full-resolution crop before the resize
+    (segmentation, which the TFLite model does not contain)."""
+    side = min(sensor_frame.shape[:2])
+    cropped = crop_or_pad_center(sensor_frame, side, side)
+    if app_step is not None:
+        cropped = app_step(cropped)
+    resized = resize_nearest(cropped, size, size)
+    return np.ascontiguousarray(np.rot90(resized, sensor_orientation // 90))
+
+
+def to_sensor(frame: np.ndarray, sensor_orientation: int = 90) -> np.ndarray:
+    """The upright portrait scene as the sensor delivers it (turned clockwise)."""
+    return np.ascontiguousarray(np.rot90(frame, -(sensor_orientation // 90)))
+
+
+# --- the scene in front of the camera ------------------------------------------------
+
+
+def _background(rng: np.random.Generator) -> np.ndarray:
+    """A desk/wall behind the picture: a smooth tinted gradient with blotchy texture."""
+    base = rng.uniform(60, 200, 3)
+    tilt = rng.uniform(-40, 40, (2, 3))
+    yy, xx = np.mgrid[0:FRAME_HEIGHT, 0:FRAME_WIDTH]
+    yy, xx = yy / FRAME_HEIGHT - 0.5, xx / FRAME_WIDTH - 0.5
+    coarse = rng.normal(0, 12, (FRAME_HEIGHT // 32 + 1, FRAME_WIDTH // 32 + 1, 3))
+    texture = (
+        np.asarray(
+            Image.fromarray(np.clip(coarse + 128, 0, 255).astype(np.uint8)).resize(
+                (FRAME_WIDTH, FRAME_HEIGHT), Image.Resampling.BICUBIC
+            ),
+            dtype=np.float64,
+        )
+        - 128
+    )
+    return base + yy[..., None] * tilt[0] + xx[..., None] * tilt[1] + texture
+
+
+def _place_picture(
+    rgb: np.ndarray, conditions: CameraConditions, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The picture scaled, tilted and shifted into frame coordinates: (pixels, coverage mask)."""
+    h, w = rgb.shape[:2]
+    scale = min(FRAME_WIDTH / w, FRAME_HEIGHT / h) * conditions.fill
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    picture = Image.fromarray(rgb)
+    if (new_w, new_h) != (w, h):
+        picture = picture.resize((new_w, new_h), Image.Resampling.BILINEAR)
+    mask = Image.new("L", picture.size, 255)
+    angle = (
+        float(rng.uniform(-conditions.rotation, conditions.rotation))
+        if conditions.rotation
+        else 0.0
+    )
+    if angle:
+        picture = picture.rotate(angle, Image.Resampling.BILINEAR, expand=True)
+        mask = mask.rotate(angle, Image.Resampling.BILINEAR, expand=True)
+    shift = (
+        rng.uniform(-conditions.offset, conditions.offset, 2) if conditions.offset else np.zeros(2)
+    )
+    left = (FRAME_WIDTH - picture.size[0]) // 2 + round(shift[0] * FRAME_WIDTH)
+    top = (FRAME_HEIGHT - picture.size[1]) // 2 + round(shift[1] * FRAME_HEIGHT)
+    canvas = Image.new("RGB", (FRAME_WIDTH, FRAME_HEIGHT))
+    coverage = Image.new("L", (FRAME_WIDTH, FRAME_HEIGHT), 0)
+    canvas.paste(picture, (left, top))
+    coverage.paste(mask, (left, top))
+    return np.asarray(canvas, dtype=np.float64), np.asarray(coverage, dtype=np.float64) / 255
+
+
+def rgb_to_nv21_to_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Round trip through the camera stream's YUV420 (NV21): BT.601 video range, chroma
+    averaged over 2×2 blocks, back to RGB with the template's integer formula
+    (``ImageUtils.convertYUV420ToARGB8888``, chroma repeated per 2×2 block)."""
+    h, w = rgb.shape[:2]
+    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
+    y = np.clip(np.rint(16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256), 0, 255)
+    u = 128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256
+    v = 128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256
+    ph, pw = h + h % 2, w + w % 2  # odd sides: the last row/column shares its block
+
+    def subsample(channel: np.ndarray) -> np.ndarray:
+        padded = np.pad(channel, ((0, ph - h), (0, pw - w)), mode="edge")
+        blocks = padded.reshape(ph // 2, 2, pw // 2, 2).mean(axis=(1, 3))
+        full = np.clip(np.rint(blocks), 0, 255).repeat(2, axis=0).repeat(2, axis=1)
+        return full[:h, :w]
+
+    u, v = subsample(u) - 128, subsample(v) - 128
+    y = np.maximum(y - 16, 0) * 1192
+    red = np.clip(y + 1634 * v, 0, 262143)
+    green = np.clip(y - 833 * v - 400 * u, 0, 262143)
+    blue = np.clip(y + 2066 * u, 0, 262143)
+    return (np.stack([red, green, blue], axis=-1).astype(np.int64) >> 10).astype(np.uint8)
+
+
+def camera_frame(
+    rgb: np.ndarray, conditions: CameraConditions, rng: np.random.Generator
+) -> np.ndarray:
+    """The upright 640×480 portrait frame the camera delivers when pointed at ``rgb``."""
+    picture, coverage = _place_picture(rgb, conditions, rng)
+    if conditions.contrast:  # a screen or paper never shows true black
+        picture = conditions.contrast * 255 + (1 - conditions.contrast) * picture
+    if coverage.min() < 1:
+        background = _background(rng)
+        frame = coverage[..., None] * picture + (1 - coverage[..., None]) * background
+    else:  # the picture fills the frame: nothing else is visible
+        frame = picture
+    if conditions.light:
+        gain = 1 + rng.uniform(-conditions.light, conditions.light)
+        cast = 1 + rng.uniform(-conditions.light / 2, conditions.light / 2, 3)
+        frame = frame * gain * cast
+    frame = np.clip(frame, 0, 255)
+    if conditions.blur:
+        blurred = Image.fromarray(np.rint(frame).astype(np.uint8)).filter(
+            ImageFilter.GaussianBlur(conditions.blur)
+        )
+        frame = np.asarray(blurred, dtype=np.float64)
+    if conditions.noise:
+        frame = frame + rng.normal(0, conditions.noise, frame.shape)
+    out = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+    if conditions.yuv:
+        out = rgb_to_nv21_to_rgb(out)
+    if conditions.jpeg_quality is not None:
+        buffer = io.BytesIO()
+        Image.fromarray(out).save(
+            buffer, format="JPEG", quality=int(conditions.jpeg_quality), subsampling=0
+        )
+        out = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), dtype=np.uint8)
+    return out
+
+
+def camera_input(
+    rgb: np.ndarray,
+    size: int,
+    conditions: CameraConditions,
+    rng: np.random.Generator,
+    sensor_orientation: int = 90,
+    app_step: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The live-camera path for one image: (model input size×size uint8, upright frame)."""
+    frame = camera_frame(rgb, conditions, rng)
+    return template_preprocess(
+        to_sensor(frame, sensor_orientation), size, sensor_orientation, app_step
+    ), frame
+
+
+def normalize(batch: np.ndarray, mean: list[float] | float, std: list[float] | float) -> np.ndarray:
+    """``NormalizeOp(mean, std)``: ``(pixel - mean) / std`` per channel, float32."""
+    mean_array = np.asarray(mean, dtype=np.float32)
+    std_array = np.asarray(std, dtype=np.float32)
+    return (batch.astype(np.float32) - mean_array) / std_array

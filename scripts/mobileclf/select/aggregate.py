@@ -1,0 +1,162 @@
+"""Collect per-fold metrics into the paper's cross-validation tables (seed 000, Tables 3-8).
+
+``cv_runs.csv`` has one row per training job; ``cv_summary.csv`` one row per
+architecture × generator × size with mean, std (population std over folds, as the
+paper's ``numpy.std``), n_folds and the paper's text form ``95.88 (+- 1.80)``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mobileclf.errors import UserError
+
+RUN_COLUMNS = [
+    "arch",
+    "generator",
+    "size",
+    "fold",
+    "status",
+    "accuracy",
+    "loss",
+    "macro_f1",
+    "auc",
+    "sensitivity",
+    "specificity",
+    "n_params",
+    "n_train",
+    "n_test",
+    "epochs_run",
+    "train_seconds",
+    "error",
+]
+
+
+class UnreadableMetrics(UserError):
+    """A metrics.json that is not valid JSON (hand-edited, or written by a foreign tool)."""
+
+
+def read_runs(paths: list[str | Path]) -> pd.DataFrame:
+    """One row per metrics.json; keys arch/generator/size/fold come from the file itself."""
+    rows = []
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as error:
+            raise UnreadableMetrics(
+                f"{path} is not a complete metrics file ({error}); delete it and rerun to "
+                "retrain that fold"
+            ) from error
+        rows.append({column: data.get(column) for column in RUN_COLUMNS})
+    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+    return runs.sort_values(["arch", "generator", "size", "fold"], kind="stable").reset_index(
+        drop=True
+    )
+
+
+def paper_format(mean: float, std: float) -> str:
+    """Seed 000's table cell: accuracy in percent, ``95.88 (+- 1.80)``."""
+    if not np.isfinite(mean):
+        return "missing"
+    return f"{100 * mean:.2f} (+- {100 * std:.2f})"
+
+
+def _mean(values: pd.Series) -> float:
+    """Mean over folds where the metric is defined (None: e.g. no positive test image)."""
+    return float(pd.to_numeric(values, errors="coerce").mean()) if len(values) else float("nan")
+
+
+def summarise(runs: pd.DataFrame, expected_folds: int) -> pd.DataFrame:
+    """Mean/std accuracy per arch × generator × size; cells with failed folds say so.
+
+    Also the means of macro F1, AUC, sensitivity and specificity (the latter two for
+    binary tasks), any of which ``selection.metric`` can rank by.
+    """
+    rows = []
+    for (arch, generator, size), group in runs.groupby(["arch", "generator", "size"], sort=True):
+        done = group[group.status == "ok"]
+        accuracy = done.accuracy.astype(float)
+        mean = float(accuracy.mean()) if len(done) else float("nan")
+        std = float(accuracy.std(ddof=0)) if len(done) else float("nan")
+        rows.append(
+            dict(
+                arch=arch,
+                generator=generator,
+                size=int(size),
+                mean_accuracy=mean,
+                std_accuracy=std,
+                n_folds=len(done),
+                complete=bool(len(done) == expected_folds),
+                n_failed=int((group.status != "ok").sum()),
+                mean_macro_f1=float(done.macro_f1.astype(float).mean())
+                if len(done)
+                else float("nan"),
+                mean_auc=float(pd.to_numeric(done.auc, errors="coerce").mean())
+                if len(done)
+                else float("nan"),
+                mean_sensitivity=_mean(done.sensitivity),
+                mean_specificity=_mean(done.specificity),
+                n_params=int(done.n_params.iloc[0]) if len(done) else None,
+                mean_train_seconds=float(done.train_seconds.astype(float).mean())
+                if len(done)
+                else float("nan"),
+                accuracy_text=paper_format(mean, std)
+                + ("" if len(done) == expected_folds else f" [{len(done)}/{expected_folds} folds]"),
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def paper_table_markdown(summary: pd.DataFrame) -> str:
+    """Markdown tables in the paper's layout: one per architecture, sizes × generators."""
+    parts = []
+    for arch, table in summary.groupby("arch", sort=True):
+        wide = table.pivot(index="size", columns="generator", values="accuracy_text")
+        header = "| Size | " + " | ".join(wide.columns) + " |"
+        parts.append(f"### {arch}\n\n{header}\n|" + "---|" * (len(wide.columns) + 1))
+        for size, row in wide.iterrows():
+            parts.append(f"| {size} | " + " | ".join(str(v) for v in row.values) + " |")
+        parts.append("")
+    return "\n".join(parts)
+
+
+def plot_heatmap(summary: pd.DataFrame, path: str | Path, title: str) -> None:
+    """Heatmap of mean CV accuracy: one panel per architecture, size × generator."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    archs = sorted(summary.arch.unique())
+    figure, axes = plt.subplots(1, len(archs), figsize=(4.5 * len(archs), 3.8), squeeze=False)
+    for axis, arch in zip(axes[0], archs, strict=True):
+        wide = summary[summary.arch == arch].pivot(
+            index="size", columns="generator", values="mean_accuracy"
+        )
+        image = axis.imshow(
+            100 * wide.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=100, aspect="auto"
+        )
+        axis.set_xticks(range(len(wide.columns)), wide.columns)
+        axis.set_yticks(range(len(wide.index)), wide.index)
+        axis.set_xlabel("generator")
+        axis.set_ylabel("image size")
+        axis.set_title(arch)
+        for (i, j), value in np.ndenumerate(100 * wide.to_numpy(dtype=float)):
+            axis.text(
+                j,
+                i,
+                "n/a" if np.isnan(value) else f"{value:.1f}",
+                ha="center",
+                va="center",
+                color="white" if np.isnan(value) or value < 60 else "black",
+                fontsize=9,
+            )
+        figure.colorbar(image, ax=axis, label="mean CV accuracy (%)")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120, format="png")
+    plt.close(figure)

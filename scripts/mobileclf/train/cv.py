@@ -1,0 +1,168 @@
+"""One cross-validation training as a job writes it: a fold's metrics.json and history.csv.
+
+Shared by the two entry points so they compute and write the same thing:
+``train_cv.py`` trains one fold per process (sizes a cluster should spread out), and
+``train_cv_folds.py`` trains every fold of an arch × generator × size in one process
+(small sizes: TensorFlow's start-up, ~7 CPU-s, would otherwise cost more than a fold's
+training). Each fold is seeded and built afresh exactly as a one-fold job does it, so
+both give the same numbers (tests/test_workflow.py compares them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mobileclf import atomic
+from mobileclf.cli import json_arg, parser
+from mobileclf.data.datasets import DataMismatch, ResizedData, check_class_count
+
+log = logging.getLogger("train")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """What every fold of one grid cell shares: the config sections and names."""
+
+    arch: str
+    generator: str
+    arch_spec: dict
+    generator_spec: dict
+    training: dict
+    positive: int
+
+    @property
+    def mixed_precision(self) -> bool:
+        """training.mixed_precision: float16 compute where the job has a GPU."""
+        return bool(self.training.get("mixed_precision", False))
+
+
+@dataclass(frozen=True)
+class FoldOutputs:
+    """One fold's seed, retry token (mobileclf.faults) and output paths."""
+
+    fold: int
+    seed: int
+    attempt: int
+    metrics: Path
+    history: Path
+
+
+def load_cell(args: argparse.Namespace) -> tuple[ResizedData, Cell]:
+    """The inputs and the cell both CV entry points parse from their shared flags."""
+    from mobileclf.data.datasets import load, positive_index
+
+    data = load(args.images, args.splits, args.labels, args.manifest)
+    cell = Cell(
+        args.arch,
+        args.generator,
+        args.arch_spec,
+        args.generator_spec,
+        args.training,
+        positive_index(data.labels, args.positive_class),
+    )
+    return data, cell
+
+
+def train_fold(data: ResizedData, cell: Cell, fold: FoldOutputs, device: str, since=None) -> str:
+    """Train and evaluate ``fold`` of ``cell``; write its metrics.json and history.csv.
+
+    Returns the status written ("ok" or "failed"). Running out of resources is recorded
+    (status failed, attempt + 1), not raised: the rest of the grid still runs and is
+    tabulated, and the next run retries exactly this fold (see mobileclf.faults).
+    ``since`` is the (wall, CPU) clock at which this fold's share of the process started
+    (None: the process start), for the per-fold time figures in metrics.json.
+    """
+    from mobileclf.faults import failed_metrics, record_attempt, resource_errors
+    from mobileclf.tf_runtime import set_precision
+    from mobileclf.train.finetune import effective_training
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate
+
+    column = f"fold{fold.fold}"
+    if column not in data.splits.columns:
+        raise DataMismatch(f"splits.csv has no column {column}; rerun the split rule")
+    roles = data.splits[column].to_numpy()
+    identity = dict(
+        arch=cell.arch,
+        generator=cell.generator,
+        size=int(data.images.shape[1]),
+        fold=fold.fold,
+        seed=fold.seed,
+    )
+    # per fold: keras.backend.clear_session (train_folds) resets the global dtype policy
+    set_precision(cell.mixed_precision, device)
+    try:
+        result = fit_and_evaluate(
+            data.images,
+            data.y,
+            roles,
+            data.labels,
+            cell.arch_spec["layers"],
+            cell.generator_spec,
+            TrainSettings.from_config(effective_training(cell.arch_spec, cell.training)),
+            fold.seed,
+            cell.positive,
+            backbone=cell.arch_spec.get("backbone"),
+            arch=cell.arch,
+            since=since,
+        )
+    except resource_errors() as error:
+        log.error("fold %d failed for lack of resources: %s", fold.fold, error)
+        atomic.write_with(fold.history, lambda p: p.write_text("epoch\n"))
+        failed = failed_metrics(identity, error, fold.attempt)
+        record_attempt(fold.metrics, failed["attempt"])
+        atomic.write_json(fold.metrics, failed)
+        return "failed"
+    check_class_count(int(result.model.output_shape[-1]), data.labels, "the trained model")
+    metrics = dict(
+        **identity,
+        status="ok",
+        attempt=fold.attempt,
+        device=device,
+        dtype_policy=result.model.dtype_policy.name,
+        **result.metrics,
+    )
+    log.info("fold %d accuracy %.4f", fold.fold, metrics["accuracy"])
+    atomic.write_with(fold.history, lambda p: result.history.to_csv(p, index=False))
+    atomic.write_json(fold.metrics, metrics)
+    return "ok"
+
+
+def train_folds(data: ResizedData, cell: Cell, folds: list[FoldOutputs], device: str) -> None:
+    """Every fold of ``cell`` in this process, one after the other.
+
+    Before each fold the Keras session is cleared (the previous model's memory is freed)
+    and the fold's seed set, as a fresh one-fold process would; the first fold's figures
+    include the process start-up, later folds' figures start with the fold.
+    """
+    import keras
+
+    for index, fold in enumerate(folds):
+        since = None if index == 0 else (time.time(), sum(os.times()[:2]))
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(fold.seed)
+        train_fold(data, cell, fold, device, since)
+
+
+def cell_arguments(description: str) -> argparse.ArgumentParser:
+    """The flags both CV entry points take (train_cv_folds.py adds its per-fold lists)."""
+    arguments = parser(description)
+    for name in ("images", "splits", "labels", "arch", "generator"):
+        arguments.add_argument(f"--{name}", required=True)
+    arguments.add_argument("--arch-spec", type=json_arg, required=True, help="architecture (JSON)")
+    arguments.add_argument(
+        "--generator-spec", type=json_arg, required=True, help="generator (JSON)"
+    )
+    arguments.add_argument(
+        "--training", type=json_arg, required=True, help="training section (JSON)"
+    )
+    arguments.add_argument(
+        "--positive-class", default="", help="disease class (default: 2nd label)"
+    )
+    arguments.add_argument("--threads", type=int, default=1)
+    arguments.add_argument("--manifest", help="manifest.csv: check that splits.csv is in its order")
+    return arguments

@@ -1,0 +1,170 @@
+"""Train one model on one fold (or on all non-holdout images) and evaluate it.
+
+The same function serves the CV grid, the reduction grid (many cells in one process, so
+TensorFlow starts once per block) and the final model, so all of them compute the same
+thing for the same config.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mobileclf.metrics import classification_metrics
+from mobileclf.train import fast_optimizers, step_timer
+from mobileclf.train.architectures import build_model
+from mobileclf.train.augmentation import augment_fn, input_normalization
+from mobileclf.train.backbones import BackboneSpec, ignored_generator_keys
+from mobileclf.train.finetune import fit_phases
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The ``training`` section of the config."""
+
+    epochs: int = 50
+    batch_size: int = 10
+    optimizer: str = "sgd"
+    learning_rate: float = 0.01
+    momentum: float = 0.0
+    early_stopping_patience: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, section: dict) -> TrainSettings:
+        known = {
+            "epochs",
+            "batch_size",
+            "optimizer",
+            "learning_rate",
+            "momentum",
+            "early_stopping_patience",
+        }
+        return cls(
+            **{k: v for k, v in section.items() if k in known},
+            extra={k: v for k, v in section.items() if k not in known},
+        )
+
+
+@dataclass
+class FitResult:
+    """What one training produced: the model, its history and test metrics."""
+
+    model: object
+    history: pd.DataFrame
+    metrics: dict
+
+
+def make_optimizer(settings: TrainSettings):
+    # Keras' Adam/SGD maths with one fused kernel per variable (see fast_optimizers)
+    if settings.optimizer == "adam":
+        return fast_optimizers.adam(settings.learning_rate)
+    if settings.optimizer == "sgd":
+        return fast_optimizers.sgd(settings.learning_rate, momentum=settings.momentum)
+    raise ValueError(f"training.optimizer must be sgd or adam, not {settings.optimizer!r}")
+
+
+def _dataset(
+    images: np.ndarray, labels: np.ndarray, batch: int, seed: int, augment=None, shuffle=False
+):
+    import tensorflow as tf
+
+    data = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle:
+        data = data.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    data = data.batch(batch).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    if augment is not None:
+        data = data.map(augment, num_parallel_calls=1)
+    return data.prefetch(2)
+
+
+def fit_and_evaluate(
+    images: np.ndarray,
+    y: np.ndarray,
+    roles: np.ndarray,
+    labels: list[str],
+    layers: list[dict],
+    generator: dict,
+    settings: TrainSettings,
+    seed: int,
+    positive_index: int = 1,
+    evaluate_role: str = "test",
+    backbone: dict | None = None,
+    arch: str = "?",
+    since: tuple[float, float] | None = None,
+) -> FitResult:
+    """Train on rows whose role is ``train`` (``val`` for monitoring), test on ``evaluate_role``.
+
+    ``images`` is the (N, S, S, 3) uint8 array (a memory map is fine), ``y`` the class
+    indices, ``roles`` one role per row (a fold column of splits.csv). ``backbone`` is the
+    architecture's ``backbone`` section (``layers`` is then its head), ``arch`` its name
+    for error messages, ``since`` where this training's share of the process began (see
+    step_timer.job_figures).
+    """
+    train = np.flatnonzero(roles == "train")
+    val = np.flatnonzero(roles == "val")
+    test = np.flatnonzero(roles == evaluate_role)
+    train_x = np.asarray(images[train])
+    ignored: list[str] = []
+    if backbone is None:
+        scale, mean, std = input_normalization(generator, train_x)
+    else:  # the backbone normalises raw 0..255 RGB itself (mobileclf.train.backbones)
+        ignored = ignored_generator_keys(generator, BackboneSpec.from_config(backbone))
+        scale, mean, std = input_normalization({}, train_x)
+    model = build_model(
+        layers, images.shape[1], len(labels), scale, mean, std, backbone=backbone, arch=arch
+    )
+    train_data = _dataset(
+        train_x, y[train], settings.batch_size, seed, augment_fn(generator, seed), shuffle=True
+    )
+    val_data = (
+        _dataset(np.asarray(images[val]), y[val], settings.batch_size, seed) if len(val) else None
+    )
+    timer = step_timer.step_timer()
+    started = time.perf_counter()
+    history_frame, phases = fit_phases(
+        model,
+        train_data,
+        val_data,
+        settings,
+        make_optimizer,
+        backbone=backbone,
+        arch=arch,
+        extra_callbacks=(timer,),
+    )
+    train_seconds = time.perf_counter() - started
+    model.compile(  # the saved model must load with Keras alone
+        optimizer=fast_optimizers.portable(model.optimizer),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    metrics: dict = {}
+    if len(test):
+        probabilities = model.predict(
+            np.asarray(images[test], dtype=np.float32),
+            batch_size=max(settings.batch_size, 32),
+            verbose=0,
+        )
+        metrics = classification_metrics(y[test], probabilities, labels, positive_index)
+    metrics.update(
+        n_params=int(model.count_params()),
+        n_train=len(train),
+        n_val=len(val),
+        n_test=len(test),
+        train_seconds=round(train_seconds, 3),
+        epochs_run=len(history_frame),
+        input_scale=scale,
+        input_mean=mean.tolist(),
+        input_std=std.tolist(),
+        **step_timer.job_figures(
+            timer.durations, len(train), len(history_frame), settings.batch_size, since
+        ),
+        batch_size=settings.batch_size,
+        phases=phases,
+    )
+    if backbone is not None:
+        metrics.update(backbone=backbone["name"], ignored_generator_keys=ignored)
+    return FitResult(model, history_frame, metrics)

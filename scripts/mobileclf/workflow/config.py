@@ -1,0 +1,138 @@
+"""Short, actionable config errors: the key path, what is wrong, and the likely fix.
+
+``snakemake.utils.validate`` reports a schema violation as a dump of the whole schema and
+config, in which the one misspelt key is hard to find. :func:`config_problems` runs the
+same JSON schema and turns every violation into one line naming the key path
+(``split.folds``), the problem and, for unknown keys, the closest valid key ("did you
+mean ...?"). Imported by ``workflow/rules/common.smk`` at parse time, so it must stay
+free of TensorFlow and pandas.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from mobileclf.errors import UserError
+
+TYPE_NAMES = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "a text string",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping of keys",
+    "null": "null",
+}
+
+
+class ConfigError(UserError):
+    """The configuration does not match the schema; the message lists every problem."""
+
+
+def load_schema(path: str | Path) -> dict:
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def key_path(error: ValidationError) -> str:
+    """``split.folds`` / ``resize.sizes[0]`` / ``(top level)`` for an error's location."""
+    text = ""
+    for part in error.absolute_path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _all_property_paths(schema: dict, prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(key name, dotted path) of every named property in the schema, for cross-level hints."""
+    for name, sub in (schema.get("properties") or {}).items():
+        path = f"{prefix}.{name}" if prefix else name
+        yield name, path
+        if isinstance(sub, dict):
+            yield from _all_property_paths(sub, path)
+            extra = sub.get("additionalProperties")
+            if isinstance(extra, dict):
+                yield from _all_property_paths(extra, f"{path}.<name>")
+            items = sub.get("items")
+            if isinstance(items, dict):
+                yield from _all_property_paths(items, f"{path}[]")
+
+
+def _unknown_key_lines(error: ValidationError, root_schema: dict) -> list[str]:
+    allowed = sorted((error.schema.get("properties") or {}).keys())
+    unknown = sorted(set(error.instance) - set(allowed))
+    where = key_path(error)
+    elsewhere = dict(_all_property_paths(root_schema))
+    lines = []
+    for key in unknown:
+        full = f"{where}.{key}" if where != "(top level)" else str(key)
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        if close:
+            hint = f"did you mean '{close[0]}'?"
+        elif str(key) in elsewhere:
+            hint = f"'{key}' belongs under '{elsewhere[str(key)]}', not here"
+        else:
+            hint = "remove it"
+        lines.append(f"{full}: unknown key; {hint} (valid here: {', '.join(allowed)})")
+    return lines
+
+
+def _describe(error: ValidationError, root_schema: dict) -> list[str]:
+    where = key_path(error)
+    value = error.instance
+    kind = error.validator
+    if kind == "additionalProperties":
+        return _unknown_key_lines(error, root_schema)
+    if kind == "type":
+        wanted = error.validator_value
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        names = " or ".join(TYPE_NAMES.get(w, w) for w in wanted)
+        return [f"{where}: must be {names}, not {value!r} ({type(value).__name__})"]
+    if kind in ("minimum", "exclusiveMinimum"):
+        relation = "at least" if kind == "minimum" else "greater than"
+        return [f"{where}: {value!r} is too small; it must be {relation} {error.validator_value}"]
+    if kind in ("maximum", "exclusiveMaximum"):
+        relation = "at most" if kind == "maximum" else "less than"
+        return [f"{where}: {value!r} is too large; it must be {relation} {error.validator_value}"]
+    if kind == "enum":
+        options = ", ".join(str(v) for v in error.validator_value)
+        close = difflib.get_close_matches(str(value), [str(v) for v in error.validator_value], n=1)
+        hint = f" did you mean '{close[0]}'?" if close else ""
+        return [f"{where}: {value!r} is not one of: {options}.{hint}"]
+    if kind == "required":
+        return [f"{where}: {error.message.replace('property', 'key')}"]
+    if kind == "oneOf" and error.absolute_path and error.absolute_path[0] == "datasets":
+        hint = "give either 'root: <folder with one sub-folder per class>' or 'demo: true'"
+        return [f"{where}: {hint}"]
+    if kind == "pattern" or (kind == "propertyNames" and isinstance(value, dict)):
+        return [f"{where}: {error.message}; names start with a letter and use only A-Z a-z 0-9 _ -"]
+    if kind in ("minItems", "maxItems", "uniqueItems", "minProperties"):
+        return [f"{where}: {error.message}"]
+    return [f"{where}: {error.message}"]
+
+
+def config_problems(config: dict, schema: dict) -> list[str]:
+    """One line per schema violation, in key order (empty when the config is valid)."""
+    validator = Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    lines: list[str] = []
+    for error in errors:
+        for line in _describe(error, schema):
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
+def check_config(config: dict, schema_path: str | Path) -> None:
+    """Raise :class:`ConfigError` listing every problem of ``config`` (key path, fix)."""
+    problems = config_problems(config, load_schema(schema_path))
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} problem(s) in the configuration:\n"
+            + "\n".join(f"  - {line}" for line in problems)
+            + f"\nEvery key is described in {schema_path}."
+        )

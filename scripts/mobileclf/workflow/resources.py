@@ -1,0 +1,195 @@
+"""Resource estimates (memory, wall time, threads) for the jobs Snakemake schedules.
+
+A cluster kills a job that outgrows its memory or wall-time request and queues big
+requests longer, so each training job asks for what it needs, estimated from what drives
+the cost: image size, batch size, the architecture's parameter count, the number of images
+and the epochs. Pure Python without TensorFlow or NumPy: the workflow evaluates these while
+it builds the DAG, for every job of the grid.
+
+The constants were calibrated on this project's CPU jobs (a 16-px training job peaks at
+~0.5 GB RSS, almost all of it the TensorFlow runtime) and on seed 000's timings (a 300-px
+job of the CT grid is ~15 min on a GPU); they err on the generous side, and every retry
+of a failed job (Snakemake's ``attempt``) asks for proportionally more.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from functools import lru_cache
+from pathlib import Path
+
+# TensorFlow + Keras + pandas imported and one small model built (measured: 0.45-0.52 GB).
+TF_BASELINE_MB = 900
+# A script that only reads images or CSVs (PIL, pandas, matplotlib).
+LIGHT_BASELINE_MB = 400
+# Images assumed when no manifest.csv exists yet (first dry run of a new dataset): enough
+# for the paper's datasets (2,482 CT slices); the estimate is refined once ingest has run.
+DEFAULT_IMAGES = 5000
+# Parameters assumed for a pretrained backbone (branch ``backbones``): ResNet50 scale, an
+# upper bound for the mobile backbones (MobileNetV2 3.5 M, EfficientNetB0 5.3 M).
+BACKBONE_PARAMS = 25_000_000
+# Sustained training throughput of one CPU thread, FLOP/s: TensorFlow with oneDNN reaches
+# 10-40 GFLOP/s per core on big convolutions and matrix products, far less on tiny ones.
+FLOPS_PER_THREAD = 5e9
+# A GPU's sustained throughput on these small models (input pipeline bound).
+FLOPS_GPU = 2e11
+# Minutes for process start, TensorFlow import and evaluation, independent of the data.
+STARTUP_MINUTES = 3
+# Safety factor on the computed wall time (shared nodes, augmentation on the CPU).
+RUNTIME_MARGIN = 2.0
+
+
+def _conv_out(size: int, kernel: int, strides: int, padding: str) -> int:
+    if padding == "same":
+        return math.ceil(size / strides)
+    return max(0, (size - kernel) // strides + 1)
+
+
+def layer_shapes(layers: list[dict], size: int, n_classes: int) -> list[tuple[str, int, int, int]]:
+    """(kind, parameters, output elements, multiply-adds) per layer, softmax head included.
+
+    Mirrors mobileclf.train.architectures.build_model (Keras defaults: valid padding, pool
+    strides = pool size, softmax Dense appended) without building anything.
+    """
+    height = width = int(size)
+    channels = 3
+    flat: int | None = None  # set once the tensor is a vector
+    rows: list[tuple[str, int, int, int]] = []
+    for spec in layers:
+        kind = spec["type"]
+        if kind == "conv":
+            kernel, strides = spec.get("kernel", 3), spec.get("strides", 1)
+            padding, filters = spec.get("padding", "valid"), spec["filters"]
+            height = _conv_out(height, kernel, strides, padding)
+            width = _conv_out(width, kernel, strides, padding)
+            params = kernel * kernel * channels * filters + filters
+            macs = height * width * kernel * kernel * channels * filters
+            channels = filters
+            rows.append((kind, params, height * width * channels, macs))
+        elif kind == "maxpool":
+            pool = spec.get("pool", 2)
+            height, width = height // pool, width // pool
+            rows.append(
+                (kind, 0, height * width * channels, height * width * channels * pool * pool)
+            )
+        elif kind in ("flatten", "gap"):
+            flat = height * width * channels if kind == "flatten" else channels
+            rows.append((kind, 0, flat, height * width * channels))
+        elif kind == "dense":
+            inputs = flat if flat is not None else channels  # Dense on a 4-D tensor: last axis
+            spatial = 1 if flat is not None else height * width
+            params = inputs * spec["units"] + spec["units"]
+            rows.append((kind, params, spatial * spec["units"], spatial * inputs * spec["units"]))
+            if flat is not None:
+                flat = spec["units"]
+            else:
+                channels = spec["units"]
+        elif kind == "dropout":
+            rows.append((kind, 0, rows[-1][2] if rows else height * width * channels, 0))
+        else:
+            raise ValueError(f"unknown layer type {kind!r} in an architecture's layers")
+    inputs = flat if flat is not None else height * width * channels
+    rows.append(("softmax", inputs * n_classes + n_classes, n_classes, inputs * n_classes))
+    return rows
+
+
+def count_params(layers: list[dict], size: int, n_classes: int) -> int:
+    """Trainable parameters of the model build_model makes (normalisation layers excluded)."""
+    return sum(row[1] for row in layer_shapes(layers, size, n_classes))
+
+
+def arch_cost(arch: dict, size: int, n_classes: int) -> tuple[int, int, int]:
+    """(parameters, activation elements per image, multiply-adds per image) of an architecture.
+
+    A pretrained backbone (``arch["backbone"]``) is counted as BACKBONE_PARAMS with as many
+    multiply-adds per pixel as a MobileNet-class network (~300 per pixel at 224 px).
+    """
+    rows = layer_shapes(arch.get("layers", []), size, n_classes)
+    params = sum(r[1] for r in rows)
+    activations = sum(r[2] for r in rows) + size * size * 3
+    macs = sum(r[3] for r in rows)
+    if arch.get("backbone"):
+        params += BACKBONE_PARAMS
+        activations += 40 * size * size
+        macs += 6000 * size * size
+    return params, activations, macs
+
+
+@lru_cache(maxsize=64)
+def _accepted_images(manifest: str, mtime_ns: int) -> int:
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        return sum(1 for row in csv.DictReader(handle) if row.get("status", "ok") == "ok")
+
+
+def dataset_images(manifest: str | Path, fallback: int = DEFAULT_IMAGES) -> int:
+    """Accepted images listed in manifest.csv; ``fallback`` until ingest has written it."""
+    path = Path(manifest)
+    try:
+        return _accepted_images(str(path), path.stat().st_mtime_ns)
+    except FileNotFoundError:
+        return fallback
+
+
+def train_threads(size: int) -> int:
+    """Small images: one thread per job and more jobs side by side (TensorFlow start-up and
+    small kernels scale poorly); from 100 px the big Dense update profits from 2, from
+    200 px from 4 threads. Snakemake caps this at --cores on a workstation."""
+    return 1 if size < 100 else 2 if size < 200 else 4
+
+
+def train_mem_mb(
+    size: int,
+    n_images: int,
+    batch_size: int,
+    params: int,
+    activations: int,
+    optimizer: str,
+    attempt: int = 1,
+) -> int:
+    """Peak memory (MB) of one training job, with 50% margin, times the attempt number.
+
+    The uint8 image array is memory-mapped and its training rows copied twice (NumPy, then
+    the tf.data tensor); weights, gradients and optimizer slots are float32 (Adam keeps two
+    slots, SGD one); activations are kept for the backward pass (x3 for gradients and
+    temporaries) for one batch, plus one float32 batch being prepared by tf.data.
+    """
+    image_bytes = size * size * 3
+    data = n_images * image_bytes * 3
+    slots = 2 if optimizer == "adam" else 1
+    model = params * 4 * (2 + slots)
+    batch = batch_size * (activations * 4 * 3 + image_bytes * 4 * 2)
+    estimate_mb = TF_BASELINE_MB + 1.5 * (data + model + batch) / 2**20
+    return math.ceil(estimate_mb / 100) * 100 * max(1, attempt)
+
+
+def train_runtime(
+    n_images: int,
+    epochs: int,
+    macs: int,
+    threads: int,
+    gpu: bool,
+    attempt: int = 1,
+) -> int:
+    """Wall time (minutes) of one training job, times the attempt number.
+
+    Training one image costs ~3 forward passes (forward, two backward products) of 2 FLOP
+    per multiply-add; all images pass every epoch (the training rows are ~3/4 of them,
+    the rest are validated or tested, which is cheaper: the overestimate is the margin).
+    """
+    flops = 3 * 2 * macs * n_images * epochs
+    rate = FLOPS_GPU if gpu else FLOPS_PER_THREAD * max(1, threads) ** 0.7
+    minutes = STARTUP_MINUTES + RUNTIME_MARGIN * flops / rate / 60
+    return math.ceil(minutes) * max(1, attempt)
+
+
+def light_mem_mb(n_images: int = 0, size: int = 0, attempt: int = 1) -> int:
+    """Memory (MB) of a job that reads images or tables: interpreter + the largest array
+    it holds (``n_images`` images of ``size`` px as uint8, twice during the write)."""
+    estimate_mb = LIGHT_BASELINE_MB + 2 * n_images * size * size * 3 / 2**20
+    return math.ceil(estimate_mb / 100) * 100 * max(1, attempt)
+
+
+def light_runtime(n_images: int = 0, attempt: int = 1) -> int:
+    """Minutes for a job that decodes each image once (~20 ms per image, generous)."""
+    return int(5 + math.ceil(n_images * 0.02 / 60)) * max(1, attempt)
