@@ -306,6 +306,9 @@ def test_cv_metrics_in_snakemake_expand_order():
 def test_batched_and_per_fold_sizes(paper):
     assert T.batched_sizes(paper) == [30, 50, 100]
     assert T.per_fold_sizes(paper) == [200, 300]
+    assert T.wildcard_pattern(T.per_fold_sizes(paper)) == "200|300"
+    assert T.wildcard_pattern(["keras", "a.b"]) == r"keras|a\.b"
+    assert T.wildcard_pattern([]) == "(?!)"  # matches nothing, not everything
 
 
 def test_reduction_blocks_reuse_finished_blocks(tmp_path, monkeypatch):

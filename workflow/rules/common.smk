@@ -5,7 +5,6 @@
 # parsing the workflow takes well under a second.
 import functools
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -37,7 +36,6 @@ def bind(function):
 
 
 DATASETS = T.datasets(config)
-SIZES = T.sizes(config)
 FOLDS = T.folds(config)
 VARIANTS = T.variants(config)
 # Sizes below training.batch_folds_below train every fold of a cell in one job
@@ -46,16 +44,11 @@ BATCHED_SIZES = T.batched_sizes(config)
 PER_FOLD_SIZES = T.per_fold_sizes(config)
 
 
-def alternatives(values):
-    """A wildcard constraint matching exactly these values; none at all when empty."""
-    return "|".join(re.escape(str(v)) for v in values) if values else "(?!)"
-
-
 wildcard_constraints:
-    dataset=alternatives(DATASETS),
-    size=alternatives(SIZES),
-    generator=alternatives(T.generators(config)),
-    arch=alternatives(T.archs(config)),
+    dataset=T.wildcard_pattern(DATASETS),
+    size=T.wildcard_pattern(T.sizes(config)),
+    generator=T.wildcard_pattern(T.generators(config)),
+    arch=T.wildcard_pattern(T.archs(config)),
     fold=r"\d+",
     variant=r"float32|dynamic|int8|float16",
     severity=r"\d+",

@@ -67,7 +67,7 @@ rule mobile_predict:
     benchmark:
         "benchmarks/mobile_predict/{dataset}/{variant}.tsv"
     wildcard_constraints:
-        variant=alternatives(["keras", *VARIANTS]),
+        variant=T.wildcard_pattern(["keras", *VARIANTS]),
     conda:
         "../../envs/mobile.yaml"
     threads: 1

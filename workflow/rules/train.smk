@@ -19,7 +19,7 @@ rule train_cv:
     benchmark:
         "benchmarks/train_cv/{dataset}/{arch}/{generator}/{size}/fold{fold}.tsv"
     wildcard_constraints:
-        size=alternatives(PER_FOLD_SIZES),
+        size=T.wildcard_pattern(PER_FOLD_SIZES),
     conda:
         "../../envs/train.yaml"
     threads: bind(R.train_threads)
@@ -59,7 +59,7 @@ rule train_cv_folds:
     benchmark:
         "benchmarks/train_cv_folds/{dataset}/{arch}/{generator}/{size}.tsv"
     wildcard_constraints:
-        size=alternatives(BATCHED_SIZES),
+        size=T.wildcard_pattern(BATCHED_SIZES),
     conda:
         "../../envs/train.yaml"
     threads: bind(R.train_threads)

@@ -11,11 +11,18 @@ Paths are relative to the working directory, as in the rules.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from mobileclf.reduce.grid import expand_axis, grid_cells, plan_blocks, skip_reason
 
 # --- grid axes: the values of the wildcards ------------------------------------------------
+
+
+def wildcard_pattern(values) -> str:
+    """A wildcard constraint matching exactly these values; none at all when empty (a rule
+    whose sizes are all batched, or all per fold, then matches no job)."""
+    return "|".join(re.escape(str(v)) for v in values) if values else "(?!)"
 
 
 def datasets(config: dict) -> list[str]:
