@@ -1,7 +1,12 @@
-# Shared by all rules: the config checked and default-filled once, the grid constants, the
-# wildcard constraints, and thin bindings of the library's input, params and resource
-# functions (mobileclf/workflow/{targets,params,rule_resources}.py: pure functions of
-# config and wildcards, unit-tested without Snakemake). Free of TensorFlow, so that
+# Shared by all rules: the config checked and default-filled once, the grid constants and
+# the wildcard constraints. The rules' input, params and resource functions are pure
+# functions of (config, wildcards, ...) in scripts/mobileclf/workflow/, unit-tested without
+# Snakemake (tests/unit/test_workflow_rules.py), each named after the stage using it
+#   T.<name>  targets.py         inputs and final targets (T.ingest_input: of ingest)
+#   P.<name>  params.py          params, the rerun contract (P.ingest_options)
+#   R.<name>  rule_resources.py  threads, mem_mb, runtime, gpu (R.train_cv_mem_mb)
+# A rule binds one to the config with bind(...). Only what needs Snakemake's own objects
+# (checkpoints, workflow.cores, logger) is written here. Free of TensorFlow, so that
 # parsing the workflow takes well under a second.
 import functools
 import json
