@@ -1,5 +1,6 @@
 # mobileclf: labelled image folders -> small quantized TFLite classifiers for phones.
-# Stages live in workflow/rules/*.smk; helpers and input functions in common.smk.
+# Stages live in workflow/rules/*.smk; their input, params and resource functions in
+# scripts/mobileclf/workflow/ (bound to the config in workflow/rules/common.smk).
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -29,4 +30,4 @@ include: "workflow/rules/mobile.smk"
 rule all:
     default_target: True
     input:
-        get_final_outputs(),
+        T.final_outputs(config),

@@ -3,7 +3,7 @@
 
 rule aggregate_cv:
     input:
-        metrics=get_cv_metrics,
+        metrics=bind(T.cv_metrics),
     output:
         runs="results/{dataset}/tables/cv_runs.csv",
         summary="results/{dataset}/tables/cv_summary.csv",
@@ -23,8 +23,8 @@ rule aggregate_cv:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
         folds=len(FOLDS),
     script:
@@ -42,8 +42,8 @@ checkpoint select_config:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
         metric=config["selection"]["metric"],
     script:

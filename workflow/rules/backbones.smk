@@ -15,8 +15,8 @@ rule fetch_imagenet:
     conda:
         "../../envs/train.yaml"
     resources:
-        mem_mb=backbone_mem_mb,
+        mem_mb=bind(R.backbone_mem_mb),
     params:
-        backbone=get_backbone_spec,
+        backbone=bind(P.backbone_spec),
     script:
         "../../scripts/fetch_imagenet.py"

@@ -4,8 +4,8 @@
 
 rule train_final:
     input:
-        chosen=get_final_spec,
-        arrays=get_all_arrays,
+        chosen=bind(T.final_spec),
+        arrays=bind(T.all_arrays),
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
     output:
@@ -20,18 +20,18 @@ rule train_final:
         "benchmarks/train_final/{dataset}.tsv"
     conda:
         "../../envs/export.yaml"
-    threads: final_threads
+    threads: bind(R.train_final_threads)
     resources:
-        mem_mb=final_mem_mb,
-        runtime=final_runtime,
-        gpu=train_gpu,
+        mem_mb=bind(R.train_final_mem_mb),
+        runtime=bind(R.train_final_runtime),
+        gpu=bind(R.train_gpu),
     params:
-        architectures=get_architectures,
-        generators=get_generators,
-        training=get_training_spec,
-        val_fraction=get_final_val_fraction,
-        seed=get_final_seed,
-        positive_class=get_positive_class,
+        architectures=bind(P.architectures),
+        generators=bind(P.generators),
+        training=bind(P.training_spec),
+        val_fraction=bind(P.final_val_fraction),
+        seed=bind(P.final_seed),
+        positive_class=bind(P.positive_class),
     script:
         "../../scripts/train_final.py"
 
@@ -40,7 +40,7 @@ rule convert:
     input:
         model="results/{dataset}/final/model.keras",
         spec="results/{dataset}/final/spec.json",
-        arrays=get_all_arrays,
+        arrays=bind(T.all_arrays),
         splits="results/{dataset}/splits.csv",
     output:
         out="results/{dataset}/export/plain_{variant}.tflite",
@@ -52,11 +52,11 @@ rule convert:
         "../../envs/export.yaml"
     threads: 1
     resources:
-        mem_mb=export_mem_mb,
-        runtime=export_runtime,
+        mem_mb=bind(R.export_mem_mb),
+        runtime=bind(R.export_runtime),
     params:
-        calibration_images=get_calibration_images,
-        seed=get_final_seed,
+        calibration_images=bind(P.calibration_images),
+        seed=bind(P.final_seed),
     script:
         "../../scripts/convert.py"
 
@@ -75,20 +75,20 @@ rule add_metadata:
         "../../envs/export.yaml"
     threads: 1
     resources:
-        mem_mb=export_mem_mb,
-        runtime=export_runtime,
+        mem_mb=bind(R.export_mem_mb),
+        runtime=bind(R.export_runtime),
     params:
-        metadata=get_metadata_fields,
+        metadata=bind(P.metadata_fields),
     script:
         "../../scripts/add_metadata.py"
 
 
 rule verify_export:
     input:
-        models=get_deploy_models,
+        models=bind(T.deploy_models),
         keras_model="results/{dataset}/final/model.keras",
         spec="results/{dataset}/final/spec.json",
-        arrays=get_all_arrays,
+        arrays=bind(T.all_arrays),
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
     output:
@@ -106,12 +106,12 @@ rule verify_export:
         "../../envs/export.yaml"
     threads: 1
     resources:
-        mem_mb=export_mem_mb,
-        runtime=export_runtime,
+        mem_mb=bind(R.export_mem_mb),
+        runtime=bind(R.export_runtime),
     params:
-        tolerance=get_export_tolerance,
-        positive_class=get_positive_class,
-        seed=get_final_seed,
+        tolerance=bind(P.export_tolerance),
+        positive_class=bind(P.positive_class),
+        seed=bind(P.final_seed),
     script:
         "../../scripts/verify_export.py"
 
@@ -120,9 +120,9 @@ rule model_card:
     input:
         spec="results/{dataset}/final/spec.json",
         metrics="results/{dataset}/final/metrics.json",
-        chosen=get_final_spec,
+        chosen=bind(T.final_spec),
         export="results/{dataset}/tables/export.csv",
-        read_back=get_metadata_read_backs,
+        read_back=bind(T.metadata_read_backs),
         splits="results/{dataset}/splits.csv",
     output:
         card=report(
@@ -137,11 +137,11 @@ rule model_card:
         "../../envs/export.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
-        fields=get_metadata_fields,
-        resize=get_resize_for_card,
-        tolerance=get_export_tolerance,
+        fields=bind(P.metadata_fields),
+        resize=bind(P.card_resize),
+        tolerance=bind(P.export_tolerance),
     script:
         "../../scripts/model_card.py"

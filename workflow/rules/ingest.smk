@@ -10,10 +10,10 @@ rule make_demo:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
-        per_class=get_demo_per_class,
+        per_class=bind(P.demo_per_class),
         seed=config["seed"],
     script:
         "../../scripts/make_demo.py"
@@ -21,7 +21,7 @@ rule make_demo:
 
 rule ingest:
     input:
-        get_ingest_input,
+        bind(T.ingest_input),
     output:
         manifest="results/{dataset}/manifest.csv",
         labels="results/{dataset}/labels.txt",
@@ -32,11 +32,11 @@ rule ingest:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
-        root=get_dataset_root,
-        options=get_ingest_options,
+        root=bind(T.images_root),
+        options=bind(P.ingest_options),
     script:
         "../../scripts/ingest.py"
 
@@ -52,10 +52,10 @@ rule split:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
-        options=get_split_options,
+        options=bind(P.split_options),
     script:
         "../../scripts/split.py"
 
@@ -63,7 +63,7 @@ rule split:
 rule resize:
     input:
         # unnamed: only orders the job after segment (resize reads params.root)
-        get_segmented_input,
+        bind(T.segmented_input),
         manifest="results/{dataset}/manifest.csv",
     output:
         out="results/{dataset}/arrays/{size}.npy",
@@ -75,10 +75,10 @@ rule resize:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=resize_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.resize_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
-        root=get_resize_root,
-        options=get_resize_options,
+        root=bind(T.resize_root),
+        options=bind(P.resize_options),
     script:
         "../../scripts/resize.py"

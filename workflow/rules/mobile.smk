@@ -19,11 +19,11 @@ rule mobile_reference_inputs:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
-        root=get_dataset_root,
-        options=get_mobile_reference_options,
+        root=bind(T.images_root),
+        options=bind(P.mobile_reference_options),
     script:
         "../../scripts/mobile_reference_inputs.py"
 
@@ -43,23 +43,23 @@ rule mobile_camera_inputs:
         "../../envs/ingest.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
-        root=get_dataset_root,
-        options=get_camera_level,
+        root=bind(T.images_root),
+        options=bind(P.camera_level),
     script:
         "../../scripts/mobile_camera_inputs.py"
 
 
 rule mobile_predict:
     input:
-        model=get_mobile_model,
+        model=T.mobile_model,
         metadata="results/{dataset}/deploy/metadata.json",
         holdout="results/{dataset}/mobile/holdout.csv",
         computer="results/{dataset}/mobile/inputs/computer.npy",
         gallery="results/{dataset}/mobile/inputs/gallery.npy",
-        camera=get_camera_inputs,
+        camera=bind(T.camera_inputs),
     output:
         out="results/{dataset}/mobile/predictions/{variant}.csv",
     log:
@@ -67,26 +67,26 @@ rule mobile_predict:
     benchmark:
         "benchmarks/mobile_predict/{dataset}/{variant}.tsv"
     wildcard_constraints:
-        variant=mobile_variant_pattern(),
+        variant=T.wildcard_pattern(["keras", *VARIANTS]),
     conda:
         "../../envs/mobile.yaml"
     threads: 1
     resources:
-        mem_mb=export_mem_mb,
-        runtime=export_runtime,
+        mem_mb=bind(R.export_mem_mb),
+        runtime=bind(R.export_runtime),
     script:
         "../../scripts/mobile_predict.py"
 
 
 rule mobile_tables:
     input:
-        predictions=get_mobile_predictions,
+        predictions=bind(T.mobile_predictions),
         labels="results/{dataset}/labels.txt",
         spec="results/{dataset}/final/spec.json",
         cv_summary="results/{dataset}/tables/cv_summary.csv",
-        models=get_deploy_models,
-        camera=get_camera_inputs,
-        examples=get_camera_examples,
+        models=bind(T.deploy_models),
+        camera=bind(T.camera_inputs),
+        examples=bind(T.camera_examples),
         holdout="results/{dataset}/mobile/holdout.csv",
     output:
         table=report(
@@ -120,18 +120,18 @@ rule mobile_tables:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
-        positive_class=get_positive_class,
-        options=get_verdict_options,
+        positive_class=bind(P.positive_class),
+        options=bind(P.verdict_options),
     script:
         "../../scripts/mobile_tables.py"
 
 
 rule mobile_latency:
     input:
-        models=get_deploy_models,
+        models=bind(T.deploy_models),
     output:
         out=report(
             "results/{dataset}/tables/latency.csv",
@@ -146,17 +146,17 @@ rule mobile_latency:
         "../../envs/mobile.yaml"
     threads: mobile_latency_threads
     resources:
-        mem_mb=export_mem_mb,
-        runtime=export_runtime,
+        mem_mb=bind(R.export_mem_mb),
+        runtime=bind(R.export_runtime),
     params:
-        options=get_latency_options,
+        options=bind(P.latency_options),
     script:
         "../../scripts/mobile_latency.py"
 
 
 rule report:
     input:
-        unpack(get_report_inputs),
+        unpack(bind(T.report_inputs)),
     output:
         html=report(
             "results/{dataset}/report.html",
@@ -170,8 +170,8 @@ rule report:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
         benchmarks="benchmarks",
     script:
@@ -194,7 +194,7 @@ rule report_index:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
+        mem_mb=bind(R.light_mem_mb),
         runtime=5,
     script:
         "../../scripts/report_index.py"

@@ -2,9 +2,9 @@
 # arch/generator/size, the first conv's filters x the first dense layer's neurons are
 # cross-validated on the CV folds; the smallest model within the tolerance is chosen.
 # One job trains a block of cells (one TensorFlow start-up); a block's name lists its
-# cells, so a grown grid trains only its new cells (mobileclf/reduction_grid.py).
+# cells, so a grown grid trains only its new cells (mobileclf/reduce/grid.py).
 # The selected model is known only once selection.json exists: select_config is a
-# checkpoint and the summary's input functions read it (common.smk, reduction_*).
+# checkpoint and the summary's input functions read it (common.smk, get_reduction_*).
 
 
 rule reduction_block:
@@ -22,15 +22,15 @@ rule reduction_block:
         cells=BLOCK_PATTERN,
     conda:
         "../../envs/train.yaml"
-    threads: train_threads
+    threads: bind(R.train_threads)
     resources:
-        mem_mb=reduction_mem_mb,
-        runtime=reduction_runtime,
+        mem_mb=bind(R.reduction_block_mem_mb),
+        runtime=bind(R.reduction_block_runtime),
     params:
-        arch_spec=get_arch_spec,
-        generator_spec=get_generator_spec,
-        training=get_training_spec,
-        seed=get_reduction_seed,
+        arch_spec=bind(P.arch_spec),
+        generator_spec=bind(P.generator_spec),
+        training=bind(P.training_spec),
+        seed=bind(P.reduction_seed),
     script:
         "../../scripts/reduction_block.py"
 
@@ -61,11 +61,11 @@ rule reduction_summary:
         "../../envs/train.yaml"
     threads: 1
     resources:
-        mem_mb=export_mem_mb,
-        runtime=export_runtime,
+        mem_mb=bind(R.export_mem_mb),
+        runtime=bind(R.export_runtime),
     params:
         arch_spec=get_reduction_arch,
         generator_spec=get_reduction_generator,
-        grid=get_reduction_grid,
+        grid=bind(P.reduction_grid),
     script:
         "../../scripts/reduction_summary.py"

@@ -21,10 +21,10 @@ rule segment:
         "../../envs/segment.yaml"
     threads: 1
     resources:
-        mem_mb=light_mem_mb,
-        runtime=light_runtime,
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
     params:
-        root=get_dataset_root,
-        options=get_segmentation_options,
+        root=bind(T.images_root),
+        options=bind(P.segment_options),
     script:
         "../../scripts/segment.py"

@@ -6,7 +6,7 @@
 rule train_cv:
     input:
         # unnamed: ImageNet weights fetched first, or the local weights file (reruns on edit)
-        get_backbone_weights,
+        bind(T.backbone_weights),
         images="results/{dataset}/arrays/{size}.npy",
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
@@ -19,28 +19,28 @@ rule train_cv:
     benchmark:
         "benchmarks/train_cv/{dataset}/{arch}/{generator}/{size}/fold{fold}.tsv"
     wildcard_constraints:
-        size=size_pattern(PER_FOLD_SIZES),
+        size=T.wildcard_pattern(PER_FOLD_SIZES),
     conda:
         "../../envs/train.yaml"
-    threads: train_threads
+    threads: bind(R.train_threads)
     resources:
-        mem_mb=train_mem_mb,
-        runtime=train_runtime,
-        gpu=train_gpu,
+        mem_mb=bind(R.train_cv_mem_mb),
+        runtime=bind(R.train_cv_runtime),
+        gpu=bind(R.train_gpu),
     params:
-        arch_spec=get_arch_spec,
-        generator_spec=get_generator_spec,
-        training=get_training_spec,
-        seed=get_job_seed,
-        positive_class=get_positive_class,
-        attempt=get_train_attempt,
+        arch_spec=bind(P.arch_spec),
+        generator_spec=bind(P.generator_spec),
+        training=bind(P.training_spec),
+        seed=bind(P.job_seed),
+        positive_class=bind(P.positive_class),
+        attempt=bind(P.train_attempt),
     script:
         "../../scripts/train_cv.py"
 
 
 rule train_cv_folds:
     input:
-        get_backbone_weights,
+        bind(T.backbone_weights),
         images="results/{dataset}/arrays/{size}.npy",
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
@@ -59,21 +59,21 @@ rule train_cv_folds:
     benchmark:
         "benchmarks/train_cv_folds/{dataset}/{arch}/{generator}/{size}.tsv"
     wildcard_constraints:
-        size=size_pattern(BATCHED_SIZES),
+        size=T.wildcard_pattern(BATCHED_SIZES),
     conda:
         "../../envs/train.yaml"
-    threads: train_threads
+    threads: bind(R.train_threads)
     resources:
-        mem_mb=train_folds_mem_mb,
-        runtime=train_folds_runtime,
-        gpu=train_gpu,
+        mem_mb=bind(R.train_cv_folds_mem_mb),
+        runtime=bind(R.train_cv_folds_runtime),
+        gpu=bind(R.train_gpu),
     params:
-        arch_spec=get_arch_spec,
-        generator_spec=get_generator_spec,
-        training=get_training_spec,
+        arch_spec=bind(P.arch_spec),
+        generator_spec=bind(P.generator_spec),
+        training=bind(P.training_spec),
         folds=FOLDS,
-        seed=get_fold_seeds,
-        positive_class=get_positive_class,
-        attempt=get_fold_attempts,
+        seed=bind(P.fold_seeds),
+        positive_class=bind(P.positive_class),
+        attempt=bind(P.fold_attempts),
     script:
         "../../scripts/train_cv_folds.py"

@@ -1,4 +1,6 @@
-"""Short, actionable config errors: the key path, what is wrong, and the likely fix.
+"""The configuration checked, default-filled and expanded once, before any rule reads it.
+
+Short, actionable config errors: the key path, what is wrong, and the likely fix.
 
 ``snakemake.utils.validate`` reports a schema violation as a dump of the whole schema and
 config, in which the one misspelt key is hard to find. :func:`config_problems` runs the
@@ -6,16 +8,22 @@ same JSON schema and turns every violation into one line naming the key path
 (``split.folds``), the problem and, for unknown keys, the closest valid key ("did you
 mean ...?"). Imported by ``workflow/rules/common.smk`` at parse time, so it must stay
 free of TensorFlow and pandas.
+
+:func:`prepare_config` then fills in every default the schema states
+(:func:`fill_defaults`), so the rest of the workflow indexes keys directly and the schema is
+the one place a default is written, and expands ``batch_sizes`` into grid architectures
+(:func:`expand_batch_sizes`).
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from mobileclf.errors import UserError
@@ -136,3 +144,66 @@ def check_config(config: dict, schema_path: str | Path) -> None:
             + "\n".join(f"  - {line}" for line in problems)
             + f"\nEvery key is described in {schema_path}."
         )
+
+
+def _set_defaults(validator, properties, instance, schema):
+    """The ``properties`` keyword, which first fills in each missing property's default."""
+    if isinstance(instance, dict):
+        for name, subschema in properties.items():
+            if "default" in subschema:
+                instance.setdefault(name, copy.deepcopy(subschema["default"]))
+    check_properties = Draft202012Validator.VALIDATORS["properties"]
+    yield from check_properties(validator, properties, instance, schema)
+
+
+# The recipe of snakemake.utils.validate(set_default=True) (from jsonschema's FAQ): defaults
+# are set wherever the validator meets a ``properties`` keyword, so also inside
+# ``datasets.<name>`` (additionalProperties), list items (mobile.camera_levels) and a
+# default that is itself a section (``mobile: {}`` gets its thresholds, latency, ...).
+_FillingValidator = validators.extend(Draft202012Validator, {"properties": _set_defaults})
+
+
+def fill_defaults(config: dict, schema: dict) -> dict:
+    """Fill ``config`` in place with every default of ``schema``, nested ones included.
+
+    Run after :func:`check_config` (a config with problems is not filled). Sections without
+    a default (``reduction``, a dataset's ``root`` or ``positive_class``... see the schema)
+    stay absent. Each default is a copy, so two datasets never share one ``ingest`` dict.
+    """
+    errors = list(_FillingValidator(schema).iter_errors(config))
+    if errors:
+        raise ConfigError(f"{key_path(errors[0])}: {errors[0].message}")
+    return config
+
+
+def expand_batch_sizes(architectures: dict) -> dict:
+    """Batch size as a grid axis (seed 001 compares 16/32/64): an architecture with
+    ``batch_sizes: [16, 32]`` becomes the grid architectures ``{arch}_b16`` and
+    ``{arch}_b32``, each with ``batch_size`` set, so every output path keeps the form
+    results/{dataset}/cv/{arch}/... and selection.json's ``arch`` is a key of
+    config["architectures"] like any other. Architectures without the list are unchanged.
+    """
+    expanded = {}
+    for name, spec in architectures.items():
+        if "batch_sizes" not in spec:
+            expanded[name] = spec
+            continue
+        base = {key: value for key, value in spec.items() if key != "batch_sizes"}
+        for batch in spec["batch_sizes"]:
+            grid_name = f"{name}_b{batch}"
+            if grid_name in architectures:
+                raise ConfigError(
+                    f"architectures.{name}.batch_sizes makes {grid_name}, which is also "
+                    "an architecture of its own; rename one of them"
+                )
+            expanded[grid_name] = {**base, "batch_size": batch}
+    return expanded
+
+
+def prepare_config(config: dict, schema_path: str | Path) -> dict:
+    """What common.smk does with ``config`` at parse time, in place: check it (one line per
+    problem), fill in the schema's defaults, expand batch-size grids. Returns ``config``."""
+    check_config(config, schema_path)
+    fill_defaults(config, load_schema(schema_path))
+    config["architectures"] = expand_batch_sizes(config["architectures"])
+    return config

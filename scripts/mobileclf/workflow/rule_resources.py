@@ -1,0 +1,211 @@
+"""Threads, ``mem_mb``, ``runtime`` (minutes) and ``gpu`` of every rule, from the
+default-filled config, a job's wildcards and Snakemake's ``attempt`` (1, 2, ... on
+retries): what a cluster is asked for, and what lets a workstation run as many jobs side
+by side as --cores and --resources allow. The estimates themselves are in
+:mod:`mobileclf.workflow.resources`; this module picks their arguments per rule.
+
+Before ingest has run the number of images and classes are estimates; afterwards they
+are read from results/{dataset}/manifest.csv and labels.txt (paths relative to the
+working directory, as in the rules). Named after the rule or stage that uses them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mobileclf.reduce.grid import parse_block_key
+from mobileclf.workflow import resources as res
+from mobileclf.workflow.params import fold_attempts, train_attempt
+from mobileclf.workflow.targets import archs, folds, sizes
+
+
+def dataset_images(config: dict, dataset: str) -> int:
+    """Accepted images of a dataset: manifest.csv once ingest has run, else an estimate."""
+    spec = config["datasets"][dataset]
+    fallback = 2 * spec["demo_per_class"] if spec["demo"] else res.DEFAULT_IMAGES
+    return res.dataset_images(f"results/{dataset}/manifest.csv", fallback)
+
+
+def n_classes(dataset: str) -> int:
+    """Classes from labels.txt once ingest has run; 2 (the fewest possible) before."""
+    labels = Path(f"results/{dataset}/labels.txt")
+    if labels.exists():
+        return max(2, len(labels.read_text().split()))
+    return 2
+
+
+# --- jobs that read tables or images ----------------------------------------------------
+
+
+def light_mem_mb(config: dict, wildcards, attempt: int) -> int:
+    """Jobs that read tables or one image at a time (demo, ingest, split, aggregate)."""
+    return res.light_mem_mb(attempt=attempt)
+
+
+def light_runtime(config: dict, wildcards, attempt: int) -> int:
+    """Decoding every image once: a few minutes plus ~20 ms per image."""
+    return res.light_runtime(dataset_images(config, wildcards.dataset), attempt)
+
+
+def resize_mem_mb(config: dict, wildcards, attempt: int) -> int:
+    """The resize job holds the whole size x size uint8 array of the dataset."""
+    n_images = dataset_images(config, wildcards.dataset)
+    return res.light_mem_mb(n_images, int(wildcards.size), attempt)
+
+
+def backbone_mem_mb(config: dict, wildcards, attempt: int) -> int:
+    """fetch_imagenet: building a keras.applications backbone (ResNet101: 43 M
+    parameters) takes ~2 GB."""
+    return 2500 * attempt
+
+
+# --- cross-validation: train_cv, train_cv_folds -----------------------------------------
+
+
+def train_gpu(config: dict, wildcards) -> int:
+    """GPUs per training job: 1 with `training.gpu: true` (SLURM: --gpus=1; locally
+    `--resources gpu=N` runs at most N at once), else 0 (the job hides any GPU)."""
+    return 1 if config["training"]["gpu"] else 0
+
+
+def train_threads(config: dict, wildcards) -> int:
+    """1 thread below 100 px, 2 below 200 px, else 4 (resources.train_threads); a
+    workstation caps it at --cores."""
+    return res.train_threads(int(wildcards.size))
+
+
+def _train_mem(config: dict, dataset: str, size: int, cost: tuple, retries: int) -> int:
+    training = config["training"]
+    params, activations, _ = cost
+    return res.train_mem_mb(
+        size,
+        dataset_images(config, dataset),
+        training["batch_size"],
+        params,
+        activations,
+        training["optimizer"],
+        retries,
+    )
+
+
+def _train_time(config: dict, wildcards, cost: tuple, threads: int, attempt: int) -> int:
+    return res.train_runtime(
+        dataset_images(config, wildcards.dataset),
+        config["training"]["epochs"],
+        cost[2],
+        threads,
+        bool(train_gpu(config, wildcards)),
+        attempt,
+    )
+
+
+def _train_cost(config: dict, wildcards) -> tuple[int, int, int]:
+    """(parameters, activations, multiply-adds) per image of the job's architecture."""
+    arch = config["architectures"][wildcards.arch]
+    return res.arch_cost(arch, int(wildcards.size), n_classes(wildcards.dataset))
+
+
+def train_cv_mem_mb(config: dict, wildcards, attempt: int) -> int:
+    """Peak memory of one training from image size, dataset size, batch size and the
+    architecture's parameter and activation counts. A retry (Snakemake's attempt) asks for
+    attempt x as much, and so does the next run after out-of-memory failures recorded in
+    metrics.json (mobileclf.faults: each one adds 1 to its attempt number)."""
+    retries = attempt + train_attempt(config, wildcards)
+    cost = _train_cost(config, wildcards)
+    return _train_mem(config, wildcards.dataset, int(wildcards.size), cost, retries)
+
+
+def train_cv_runtime(config: dict, wildcards, attempt: int) -> int:
+    """Wall-time minutes of one training job from its multiply-adds, images and epochs
+    (seed 000: 10-600 min per image size of its GPU grid); attempt x as long on retries."""
+    cost = _train_cost(config, wildcards)
+    return _train_time(config, wildcards, cost, train_threads(config, wildcards), attempt)
+
+
+def train_cv_folds_mem_mb(config: dict, wildcards, attempt: int) -> int:
+    """One fold at a time, so one fold's memory (folds' models are freed in between),
+    sized for the fold with the most out-of-memory failures."""
+    retries = attempt + max(fold_attempts(config, wildcards))
+    cost = _train_cost(config, wildcards)
+    return _train_mem(config, wildcards.dataset, int(wildcards.size), cost, retries)
+
+
+def train_cv_folds_runtime(config: dict, wildcards, attempt: int) -> int:
+    """The folds one after the other."""
+    return len(folds(config)) * train_cv_runtime(config, wildcards, attempt)
+
+
+# --- train_final: the selection is unknown at DAG time ----------------------------------
+
+
+def _final_cost(config: dict, dataset: str) -> tuple[int, int, int]:
+    """(parameters, activations, multiply-adds) of the costliest architecture at the
+    largest size: the selection that picks the final model is unknown at DAG time."""
+    classes = n_classes(dataset)
+    costs = [
+        res.arch_cost(config["architectures"][arch], max(sizes(config)), classes)
+        for arch in archs(config)
+    ]
+    return tuple(max(cost[i] for cost in costs) for i in range(3))
+
+
+def train_final_threads(config: dict, wildcards) -> int:
+    """Like train_threads, for the largest size the selection may pick."""
+    return res.train_threads(max(sizes(config)))
+
+
+def train_final_mem_mb(config: dict, wildcards, attempt: int) -> int:
+    """As a CV job of the costliest architecture at the largest size (train_cv_mem_mb)."""
+    cost = _final_cost(config, wildcards.dataset)
+    return _train_mem(config, wildcards.dataset, max(sizes(config)), cost, attempt)
+
+
+def train_final_runtime(config: dict, wildcards, attempt: int) -> int:
+    """As a CV job of the costliest architecture at the largest size (train_cv_runtime):
+    the estimate already counts every image, the final model's training set included."""
+    cost = _final_cost(config, wildcards.dataset)
+    threads = train_final_threads(config, wildcards)
+    return _train_time(config, wildcards, cost, threads, attempt)
+
+
+# --- export, reduction summary, mobile prediction and latency ----------------------------
+
+
+def export_mem_mb(config: dict, wildcards, attempt: int) -> int:
+    """Conversion/verification load one model and the images of one size."""
+    size = max(sizes(config))
+    return int(2000 + 0.02 * size * size) * attempt
+
+
+def export_runtime(config: dict, wildcards, attempt: int) -> int:
+    """Minutes; conversion takes seconds, int8 calibration up to a few minutes at 300 px."""
+    return 20 * attempt
+
+
+def mobile_latency_threads(config: dict, cores: int | None) -> int:
+    """Reserve as many cores as the largest thread count measured (capped by --cores),
+    so no other job competes with the timing."""
+    wanted = max(config["mobile"]["latency"]["threads"])
+    return min(wanted, cores) if cores else wanted
+
+
+# --- reduction blocks -------------------------------------------------------------------
+
+
+def _block_cells(wildcards) -> list[tuple[int, int]]:
+    return parse_block_key(wildcards.cells)
+
+
+def reduction_block_mem_mb(config: dict, wildcards, attempt: int) -> int:
+    """Arrays + every cell's model with gradients and optimizer state, with margin."""
+    size = int(wildcards.size)
+    model_mb = sum((size // 2) ** 2 * f * n * 16 / 1e6 for f, n in _block_cells(wildcards))
+    return int(1500 + 0.05 * size * size + model_mb) * attempt
+
+
+def reduction_block_runtime(config: dict, wildcards, attempt: int) -> int:
+    """Minutes for a block: cells x folds trainings, scaled like train_cv_runtime per fold."""
+    size = int(wildcards.size)
+    trainings = len(_block_cells(wildcards)) * len(folds(config))
+    epochs = config["training"]["epochs"]
+    return int(10 + trainings * size * size * epochs / 200000) * attempt
