@@ -26,13 +26,8 @@ from mobileclf.mobile.camera import (
     template_preprocess,
     to_sensor,
 )
-from mobileclf.mobile.predict import (
-    KERAS,
-    camera_drop_table,
-    holdout_rows,
-    mobile_table,
-    prediction_frame,
-)
+from mobileclf.mobile.predict import KERAS, holdout_rows, prediction_frame
+from mobileclf.mobile.tables import camera_drop_table, mobile_table
 from mobileclf.mobile.verdict import decide
 from mobileclf.report.report import build_sections, render_html, render_markdown, wilson_interval
 
@@ -331,7 +326,7 @@ def test_verdict_recommends_the_smallest_passing_file():
 
 
 def test_plots_are_png_files_at_the_given_paths(tmp_path, monkeypatch):
-    from mobileclf.mobile.predict import plot_contact_sheet, plot_robustness
+    from mobileclf.mobile.tables import plot_contact_sheet, plot_robustness
 
     monkeypatch.chdir(tmp_path)
     table = mobile_table(synthetic_predictions([10, 8, 5]), ["a", "b"], 1)

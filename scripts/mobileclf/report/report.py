@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mobileclf.mobile.predict import camera_drop_table
+from mobileclf.mobile.tables import camera_drop_table
 
 PERCENT_COLUMNS = {
     "accuracy",
