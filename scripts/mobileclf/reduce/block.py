@@ -249,3 +249,33 @@ def selected_model_bytes(
     for variable in model.trainable_weights:
         variable.assign(rng.normal(0.0, 0.05, tuple(variable.shape)).astype("float32"))
     return int(model.count_params()), tflite_float32_bytes(model)
+
+
+def reduction_block(args) -> None:
+    """The reduction_block stage: one CSV row per cell × fold of the block ``args.cells``.
+
+    ``args`` are scripts/reduction_block.py's flags.
+    """
+    import pandas as pd
+
+    from mobileclf import atomic, tf_runtime
+
+    tf_runtime.configure(args.threads, args.seed)
+    from mobileclf.data.datasets import load
+    from mobileclf.reduce.grid import parse_block_key
+
+    cells = parse_block_key(args.cells)
+    data = load(args.images, args.splits, args.labels)
+    logging.getLogger("reduction").info("block of %d cells: %s", len(cells), cells)
+    rows = train_block(
+        data.images,
+        data.y,
+        data.splits,
+        data.labels,
+        args.arch_spec["layers"],
+        cells,
+        args.generator_spec,
+        TrainSettings.from_config(args.training),
+        args.seed,
+    )
+    atomic.write_with(args.out, lambda p: pd.DataFrame(rows).to_csv(p, index=False))
