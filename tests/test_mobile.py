@@ -27,12 +27,12 @@ from mobileclf.mobile.camera import (
     to_sensor,
 )
 from mobileclf.mobile.predict import KERAS, holdout_rows, prediction_frame
-from mobileclf.mobile.tables import camera_drop_table, mobile_table
+from mobileclf.mobile.tables import mobile_table
 from mobileclf.mobile.verdict import decide
 from mobileclf.report.blocks import wilson_interval
 from mobileclf.report.inputs import ReportInputs
 from mobileclf.report.render import render_html, render_markdown
-from mobileclf.report.sections import build_sections
+from mobileclf.report.sections import build_sections, camera_drop_table
 
 HARSH = CameraConditions(
     fill=0.65,

@@ -140,9 +140,8 @@ def verify_export(args) -> None:
     import keras
     import pandas as pd
 
-    from mobileclf.data.datasets import load
+    from mobileclf.data.datasets import array_for_size, load
     from mobileclf.metrics import classification_metrics
-    from mobileclf.train.final import array_for_size
 
     spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
     data = load(array_for_size(args.arrays, spec["size"]), args.splits, args.labels)

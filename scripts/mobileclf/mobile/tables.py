@@ -78,23 +78,6 @@ def mobile_table(predictions: pd.DataFrame, labels: list[str], positive_index: i
     return table.drop(columns=["_v", "_p"]).reset_index(drop=True)
 
 
-def camera_drop_table(table: pd.DataFrame, subset: str = "holdout") -> pd.DataFrame:
-    """Wide view for the report: accuracy per variant on computer, gallery and each camera
-    severity, and the drop from computer to camera at each severity."""
-    part = table[table.subset == subset]
-    rows = []
-    for variant, group in part.groupby("variant", sort=False):
-        row: dict = {"variant": variant}
-        for item in group.itertuples():
-            column = item.path if item.path != "camera" else f"camera_s{int(item.severity)}"
-            row[column] = item.accuracy
-        computer = row.get("computer", np.nan)
-        for item in group[group.path == "camera"].itertuples():
-            row[f"drop_s{int(item.severity)}"] = computer - item.accuracy
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 # --- figures --------------------------------------------------------------------------
 
 

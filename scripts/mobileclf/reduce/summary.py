@@ -272,7 +272,7 @@ def reduction_summary(args) -> None:
 
     tf_runtime.configure(1, 0)
     from mobileclf.data.datasets import load
-    from mobileclf.reduce.block import selected_model_bytes
+    from mobileclf.reduce.size import selected_model_bytes
 
     filters, neurons = expand_axis(args.grid["filters"]), expand_axis(args.grid["neurons"])
     tolerance = float(args.grid.get("tolerance", 1.0))

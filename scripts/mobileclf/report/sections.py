@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import html
 
+import numpy as np
 import pandas as pd
 
-from mobileclf.mobile.tables import camera_drop_table
 from mobileclf.report.blocks import Callout, Figure, Section, Table, key_values, wilson_interval
 from mobileclf.report.inputs import ReportData, ReportInputs
 
@@ -156,6 +156,23 @@ def export_section(data: ReportData) -> Section:
             )
         )
     return section
+
+
+def camera_drop_table(table: pd.DataFrame, subset: str = "holdout") -> pd.DataFrame:
+    """Wide view for the report: accuracy per variant on computer, gallery and each camera
+    severity, and the drop from computer to camera at each severity."""
+    part = table[table.subset == subset]
+    rows = []
+    for variant, group in part.groupby("variant", sort=False):
+        row: dict = {"variant": variant}
+        for item in group.itertuples():
+            column = item.path if item.path != "camera" else f"camera_s{int(item.severity)}"
+            row[column] = item.accuracy
+        computer = row.get("computer", np.nan)
+        for item in group[group.path == "camera"].itertuples():
+            row[f"drop_s{int(item.severity)}"] = computer - item.accuracy
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 MOBILE_INTRO = (

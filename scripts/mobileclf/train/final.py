@@ -55,17 +55,6 @@ def resolve_spec(chosen: dict, architectures: dict, generators: dict, source: st
     }
 
 
-def array_for_size(arrays: list[str], size: int) -> str:
-    """The resized array ``.../arrays/{size}.npy`` among the rule's inputs."""
-    for path in arrays:
-        if Path(path).stem == str(size):
-            return path
-    raise FinalSpecError(
-        f"no resized array for the chosen size {size} among {', '.join(arrays)}; "
-        "the size must be in resize.sizes"
-    )
-
-
 def save_keras(path: str | Path, model) -> None:
     """Atomically save a Keras model (Keras insists on a ``.keras`` suffix)."""
 
@@ -89,7 +78,7 @@ def train_final(args) -> None:
     from mobileclf import tf_runtime
 
     device = tf_runtime.configure(args.threads, args.seed)
-    from mobileclf.data.datasets import load
+    from mobileclf.data.datasets import array_for_size, load
     from mobileclf.data.split import final_roles
     from mobileclf.train.finetune import effective_training
     from mobileclf.train.fit import TrainSettings, fit_and_evaluate
