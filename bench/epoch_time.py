@@ -48,7 +48,7 @@ def _child(args) -> None:
     import yaml
 
     from mobileclf.data.datasets import load
-    from mobileclf.train import fit as training
+    from mobileclf.train import fit  # a module: the "keras" variant swaps its make_optimizer
 
     if not VARIANTS[args.variant]["fused"]:
 
@@ -57,7 +57,7 @@ def _child(args) -> None:
                 return keras.optimizers.Adam(settings.learning_rate)
             return keras.optimizers.SGD(settings.learning_rate, momentum=settings.momentum)
 
-        training.make_optimizer = keras_optimizer
+        fit.make_optimizer = keras_optimizer
     epochs: list[float] = []
 
     class EpochClock(keras.callbacks.Callback):
@@ -87,14 +87,14 @@ def _child(args) -> None:
         "learning_rate": 0.001 if args.optimizer == "adam" else 0.01,
     }
     before = os.times()
-    result = training.fit_and_evaluate(
+    result = fit.fit_and_evaluate(
         data.images,
         data.y,
         data.splits["fold0"].to_numpy(),
         data.labels,
         paper["architectures"][args.arch]["layers"],
         paper["generators"]["g1"],
-        training.TrainSettings.from_config(section),
+        fit.TrainSettings.from_config(section),
         args.seed,
     )
     after = os.times()

@@ -22,8 +22,8 @@ def main(args) -> None:
     import numpy as np
     import pandas as pd
 
+    from mobileclf.data.datasets import array_for_size
     from mobileclf.export.convert import calibration_images, convert
-    from mobileclf.train.final import array_for_size
 
     spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
     model = keras.models.load_model(args.model)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobileclf.cli import run
+from mobileclf.cli import parser, run
 from mobileclf.train.cv import cell_arguments
 
 
@@ -21,7 +21,7 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
-    arguments = cell_arguments(__doc__)
+    arguments = cell_arguments(parser(__doc__))
     for name in ("metrics", "history"):
         arguments.add_argument(f"--{name}", required=True)
     arguments.add_argument("--fold", type=int, required=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mobileclf.cli import run
+from mobileclf.cli import parser, run
 from mobileclf.errors import UserError
 from mobileclf.train.cv import cell_arguments
 
@@ -37,7 +37,7 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
-    arguments = cell_arguments(__doc__)
+    arguments = cell_arguments(parser(__doc__))
     for name in ("metrics", "history"):
         arguments.add_argument(f"--{name}", nargs="+", required=True, help="one per fold")
     for name in ("folds", "seed", "attempt"):

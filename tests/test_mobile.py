@@ -26,15 +26,13 @@ from mobileclf.mobile.camera import (
     template_preprocess,
     to_sensor,
 )
-from mobileclf.mobile.predict import (
-    KERAS,
-    camera_drop_table,
-    holdout_rows,
-    mobile_table,
-    prediction_frame,
-)
+from mobileclf.mobile.predict import KERAS, holdout_rows, prediction_frame
+from mobileclf.mobile.tables import mobile_table
 from mobileclf.mobile.verdict import decide
-from mobileclf.report.report import build_sections, render_html, render_markdown, wilson_interval
+from mobileclf.report.blocks import wilson_interval
+from mobileclf.report.inputs import ReportInputs
+from mobileclf.report.render import render_html, render_markdown
+from mobileclf.report.sections import build_sections, camera_drop_table
 
 HARSH = CameraConditions(
     fill=0.65,
@@ -331,7 +329,7 @@ def test_verdict_recommends_the_smallest_passing_file():
 
 
 def test_plots_are_png_files_at_the_given_paths(tmp_path, monkeypatch):
-    from mobileclf.mobile.predict import plot_contact_sheet, plot_robustness
+    from mobileclf.mobile.tables import plot_contact_sheet, plot_robustness
 
     monkeypatch.chdir(tmp_path)
     table = mobile_table(synthetic_predictions([10, 8, 5]), ["a", "b"], 1)
@@ -514,7 +512,7 @@ EVERY_TABLE = {
 
 def test_report_contains_every_table_and_embeds_its_images(report_results):
     results, bench = report_results
-    headline, sections = build_sections(results, "ds", bench)
+    headline, sections = build_sections(ReportInputs.from_folder(results, "ds", bench))
     page = render_html("mobileclf report: ds", headline, sections)
     parser = TableCollector()
     parser.feed(page)
@@ -551,7 +549,7 @@ def test_wilson_interval_is_wide_for_small_tests():
 )
 def test_report_renders_in_headless_chromium(report_results, tmp_path):
     results, bench = report_results
-    headline, sections = build_sections(results, "ds", bench)
+    headline, sections = build_sections(ReportInputs.from_folder(results, "ds", bench))
     page = tmp_path / "report.html"
     page.write_text(render_html("mobileclf report: ds", headline, sections))
     shot = tmp_path / "report.png"

@@ -113,12 +113,8 @@ def test_block_training_equals_fit_and_evaluate(tmp_path):
     accuracy, Keras' own parameter count, TFLite bytes independent of the weights."""
     import keras
 
-    from mobileclf.reduce.block import (
-        BlockTrainer,
-        selected_model_bytes,
-        tflite_float32_bytes,
-        train_block,
-    )
+    from mobileclf.reduce.block import BlockTrainer, train_block
+    from mobileclf.reduce.size import selected_model_bytes, tflite_float32_bytes
     from mobileclf.train.architectures import with_reduction
     from mobileclf.train.fit import TrainSettings, fit_and_evaluate
 

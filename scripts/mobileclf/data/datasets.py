@@ -112,3 +112,14 @@ def load(
     index = {label: i for i, label in enumerate(labels)}
     y = splits.label.map(index).to_numpy(dtype=np.int64)
     return ResizedData(images, y, labels, splits)
+
+
+def array_for_size(arrays: list[str], size: int) -> str:
+    """The resized array ``.../arrays/{size}.npy`` among the rule's inputs."""
+    for path in arrays:
+        if Path(path).stem == str(size):
+            return path
+    raise DataMismatch(
+        f"no resized array for the chosen size {size} among {', '.join(arrays)}; "
+        "the size must be in resize.sizes"
+    )

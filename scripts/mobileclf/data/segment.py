@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -232,3 +233,42 @@ def app_step(section: dict | None) -> Callable[[np.ndarray], np.ndarray] | None:
         return segment_rgb(rgb, settings)[0]
 
     return segment
+
+
+def segment(args) -> None:
+    """The segment stage: a masked PNG copy of every accepted image, a per-image table and
+    a figure of the stages. ``args`` are scripts/segment.py's flags."""
+    import pandas as pd
+
+    from mobileclf import atomic
+    from mobileclf.data.images import load_rgb
+
+    options = dict(args.options)
+    max_pixels = options.pop("max_pixels", 100_000_000)
+    oversize = options.pop("oversize", "reject")
+    settings = SegmentationSettings.from_config(options)
+    manifest = pd.read_csv(args.manifest, keep_default_na=False)
+    accepted = manifest[manifest.status == "ok"]
+    out = Path(args.images)
+    rows, examples = [], {}
+    for path, label in zip(accepted.path, accepted.label, strict=True):
+        rgb = load_rgb(Path(args.root) / path, max_pixels, oversize).rgb
+        masked, status = segment_rgb(rgb, settings)
+        if status != "ok":
+            log.warning("%s: empty mask after cleaning, kept unmasked", path)
+        # PNG content under the manifest's relative path, whatever its extension: the
+        # manifest indexes both trees and decoding goes by content (mobileclf.data.images).
+        atomic.write_with(out / path, lambda p, m=masked: Image.fromarray(m).save(p, format="PNG"))
+        rows.append(
+            dict(path=path, label=label, status=status, foreground=float(masked.any(-1).mean()))
+        )
+        examples.setdefault(label, (f"{label}: {Path(path).name}", rgb))
+    table = pd.DataFrame(rows, columns=["path", "label", "status", "foreground"])
+    log.info(
+        "%d images segmented, %d with an empty mask (kept unmasked), mean foreground %.3f",
+        len(table),
+        int((table.status != "ok").sum()),
+        table.foreground.mean(),
+    )
+    atomic.write_with(args.table, lambda p: table.to_csv(p, index=False))
+    atomic.write_with(args.figure, lambda p: plot_stages(list(examples.values())[:4], settings, p))

@@ -5,9 +5,14 @@ every number in it can be traced to a file.
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
+
+from mobileclf import atomic
 
 
 def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
@@ -72,39 +77,55 @@ def _cv_caveat(chosen: dict, reduced: bool) -> str:
     )
 
 
-def render(
-    dataset: str,
-    spec: dict,
-    metrics: dict,
-    chosen: dict,
-    export: pd.DataFrame,
-    splits: pd.DataFrame,
-    fields: dict,
-    resize: dict,
-    tolerance: float,
-    outputs: dict[str, dict] | None = None,
-) -> str:
-    """The model card as Markdown; ``outputs`` maps variant to its output tensor facts
-    (dtype, scale, zero_point) as read back, to tell the app how to dequantize."""
-    n = int(metrics.get("n_images") or 0)
-    correct = round((metrics.get("accuracy") or 0.0) * n)
-    low, high = wilson_interval(correct, n)
-    layers = ", ".join(
-        layer["type"] + "(" + ", ".join(f"{k}={v}" for k, v in layer.items() if k != "type") + ")"
-        for layer in spec["layers"]
+@dataclass(frozen=True)
+class CardInputs:
+    """What the card is written from: the model_card rule's inputs and params, read."""
+
+    dataset: str
+    spec: dict  # final/spec.json
+    metrics: dict  # final/metrics.json (the Keras model on the holdout)
+    chosen: dict  # selection.json or reduction.json
+    export: pd.DataFrame  # tables/export.csv
+    splits: pd.DataFrame  # splits.csv
+    fields: dict  # export.metadata: name, version, description, author, license
+    resize: dict  # resize mode and resample
+    tolerance: float  # export.tolerance
+    outputs: dict[str, dict] = field(default_factory=dict)  # variant -> output tensor facts
+
+    @property
+    def n_holdout(self) -> int:
+        return int(self.metrics.get("n_images") or 0)
+
+    @property
+    def reduced(self) -> bool:
+        return self.spec.get("source") == "reduction.json"
+
+
+def render(card: CardInputs) -> str:
+    """The model card as Markdown, one function per section."""
+    return "\n".join(
+        [
+            *_intro(card),
+            *_model(card),
+            *_feeding(card),
+            "## Data",
+            "",
+            _data_table(card.splits),
+            "",
+            *_performance(card),
+            *_limitations(card),
+        ]
     )
-    order = ", ".join(f"{i}: {label}" for i, label in enumerate(spec["labels"]))
-    auc = "n/a" if metrics.get("auc") is None else f"{metrics['auc']:.3f}"
-    binary = "sensitivity" in metrics
-    positive = metrics.get("positive_class", "")
-    cv_score = chosen.get("mean_accuracy")
-    reduced = spec.get("source") == "reduction.json"
-    lines = [
+
+
+def _intro(card: CardInputs) -> list[str]:
+    fields = card.fields
+    return [
         f"# Model card: {fields['name']} (version {fields['version']})",
         "",
         f"{fields['description']}",
         "",
-        f"Author: {fields['author']}. License: {fields['license']}. Dataset: `{dataset}`.",
+        f"Author: {fields['author']}. License: {fields['license']}. Dataset: `{card.dataset}`.",
         "",
         "## Intended use",
         "",
@@ -113,11 +134,22 @@ def render(
         "It has been evaluated only on images like its training data (same source, scanner "
         "and preparation); on other images its accuracy is unknown.",
         "",
+    ]
+
+
+def _model(card: CardInputs) -> list[str]:
+    spec, chosen = card.spec, card.chosen
+    layers = ", ".join(
+        layer["type"] + "(" + ", ".join(f"{k}={v}" for k, v in layer.items() if k != "type") + ")"
+        for layer in spec["layers"]
+    )
+    order = ", ".join(f"{i}: {label}" for i, label in enumerate(spec["labels"]))
+    return [
         "## Model",
         "",
         f"* Architecture `{spec['arch']}` (layers: {layers}, then softmax over "
         f"{spec['n_classes']} classes), {spec['n_params']:,} parameters"
-        + (" (after parameter reduction)" if reduced else "")
+        + (" (after parameter reduction)" if card.reduced else "")
         + ".",
         f"* Train generator `{spec['generator']}`, image size {spec['size']}×{spec['size']}, "
         f"chosen by {chosen.get('n_folds', '?')}-fold cross-validation from "
@@ -131,6 +163,12 @@ def render(
         + f", {spec['epochs_run']} epochs, seed {spec['seed']}.",
         f"* Labels (output order): {order}.",
         "",
+    ]
+
+
+def _feeding(card: CardInputs) -> list[str]:
+    spec, resize = card.spec, card.resize
+    return [
         "## How to feed it (phone apps)",
         "",
         f"* Resize the image to {spec['size']}×{spec['size']} RGB the way training did "
@@ -146,15 +184,20 @@ def render(
         + "".join(
             f" ({variant}: {o['dtype']}, "
             f"probability = {o['scale']:.6g} × (value − {o['zero_point']}))"
-            for variant, o in (outputs or {}).items()
+            for variant, o in card.outputs.items()
             if o["dtype"] != "float32"
         )
         + ". The label file is also packed inside every model's metadata.",
         "",
-        "## Data",
-        "",
-        _data_table(splits),
-        "",
+    ]
+
+
+def _performance(card: CardInputs) -> list[str]:
+    metrics, chosen, n = card.metrics, card.chosen, card.n_holdout
+    correct = round((metrics.get("accuracy") or 0.0) * n)
+    low, high = wilson_interval(correct, n)
+    auc = "n/a" if metrics.get("auc") is None else f"{metrics['auc']:.3f}"
+    lines = [
         "## Performance",
         "",
         f"Final Keras model on the **holdout** ({n} images never used for training or selection):",
@@ -163,9 +206,10 @@ def render(
         f"{_pct(low)}–{_pct(high)}), macro F1 {metrics.get('macro_f1', float('nan')):.3f}, "
         f"AUC {auc}",
     ]
-    if binary:
+    if "sensitivity" in metrics:  # a binary task
         lines.append(
-            f"* positive class `{positive}`: sensitivity {_pct(metrics.get('sensitivity'))}, "
+            f"* positive class `{metrics.get('positive_class', '')}`: sensitivity "
+            f"{_pct(metrics.get('sensitivity'))}, "
             f"specificity {_pct(metrics.get('specificity'))} "
             f"(TP {metrics['tp']}, FN {metrics['fn']}, FP {metrics['fp']}, TN {metrics['tn']})"
         )
@@ -173,16 +217,25 @@ def render(
         "* confusion matrix (rows true, columns predicted, order as labels): "
         f"{metrics.get('confusion_matrix')}",
         "",
-        f"Cross-validation score of the chosen configuration: {_pct(cv_score)} "
-        f"(± {_pct(chosen.get('std_accuracy'))}). " + _cv_caveat(chosen, reduced),
+        "Cross-validation score of the chosen configuration: "
+        f"{_pct(chosen.get('mean_accuracy'))} (± {_pct(chosen.get('std_accuracy'))}). "
+        + _cv_caveat(chosen, card.reduced),
         "",
         "## Deployable variants",
         "",
         f"Each variant run in the LiteRT interpreter on the {n} holdout images and compared with "
-        f"the Keras model (float32 must stay within {tolerance:g} in probability):",
+        f"the Keras model (float32 must stay within {card.tolerance:g} in probability):",
         "",
-        _variant_table(export),
+        _variant_table(card.export),
         "",
+    ]
+    return lines
+
+
+def _limitations(card: CardInputs) -> list[str]:
+    n = card.n_holdout
+    no_groups = (card.splits["group"].fillna("").astype(str) == "").all()
+    return [
         "## Limitations",
         "",
         *(
@@ -191,7 +244,7 @@ def render(
                 "the training images and the holdout, so the holdout accuracy above is "
                 "optimistic too. Give `ingest.group_csv` or `ingest.group_pattern` to fix this."
             ]
-            if (splits["group"].fillna("").astype(str) == "").all()
+            if no_groups
             else []
         ),
         f"* The holdout is small ({n} images): its accuracy is uncertain by the interval above; "
@@ -207,4 +260,40 @@ def render(
         "nondeterminism (an occasional prediction may differ between runs).",
         "",
     ]
-    return "\n".join(lines)
+
+
+def _read(path: str) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def model_card(args) -> None:
+    """The model_card stage: deploy/model_card.md and deploy/metadata.json.
+
+    ``args`` are scripts/model_card.py's flags; metadata.json gathers each variant's
+    metadata as read back from its TFLite file.
+    """
+    spec = _read(args.spec)
+    read_backs = {(data := _read(path))["variant"]: data for path in args.read_back}
+    export = pd.read_csv(args.export)
+    card = CardInputs(
+        dataset=args.dataset,
+        spec=spec,
+        metrics=_read(args.metrics),
+        chosen=_read(args.chosen),
+        export=export,
+        splits=pd.read_csv(args.splits, dtype={"group": str}, keep_default_na=False),
+        fields=args.fields,
+        resize=args.resize,
+        tolerance=args.tolerance,
+        outputs={variant: data["output"] for variant, data in read_backs.items()},
+    )
+    metadata = {
+        "dataset": args.dataset,
+        "labels": spec["labels"],
+        "size": spec["size"],
+        "input": "raw RGB 0..255 (uint8 bytes for int8); rescale, normalisation inside the model",
+        "in_model_normalization": {k: spec[k] for k in ("input_scale", "input_mean", "input_std")},
+        "variants": {variant: read_backs[variant] for variant in export.variant},
+    }
+    atomic.write_json(args.metadata_out, metadata)
+    atomic.write_text(args.card, render(card))

@@ -8,11 +8,17 @@ int8 variant) and compared with the Keras model it came from.
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from mobileclf import atomic
 from mobileclf.errors import UserError
+
+log = logging.getLogger("verify")
 
 
 class VerificationError(UserError):
@@ -101,3 +107,101 @@ def check_float32(variant: str, comparison: Comparison, tolerance: float) -> Non
             f"top-1 agreement {comparison.agreement:.1%}): the conversion is broken, do not "
             "deploy it; see the per-variant table in this log"
         )
+
+
+# tables/export.csv, one row per variant
+COLUMNS = [
+    "variant",
+    "bytes",
+    "input_dtype",
+    "output_dtype",
+    "weights",
+    "n_images",
+    "agreement",
+    "accuracy",
+    "keras_accuracy",
+    "accuracy_delta",
+    "max_prob_diff",
+    "mean_prob_diff",
+    "check",
+]
+
+
+def verify_export(args) -> None:
+    """The verify_export stage: every variant against Keras on the holdout images.
+
+    ``args`` are scripts/verify_export.py's flags. Writes ``args.table`` (tables/export.csv)
+    and ``args.details`` (every variant's classification metrics); fails naming float32 if
+    it differs from Keras by more than ``args.tolerance``.
+    """
+    from mobileclf import tf_runtime
+
+    tf_runtime.configure(args.threads, args.seed)
+    import keras
+    import pandas as pd
+
+    from mobileclf.data.datasets import array_for_size, load
+    from mobileclf.metrics import classification_metrics
+
+    spec = json.loads(Path(args.spec).read_text(encoding="utf-8"))
+    data = load(array_for_size(args.arrays, spec["size"]), args.splits, args.labels)
+    holdout = np.flatnonzero(data.splits["set"].to_numpy() == "holdout")
+    if not len(holdout):
+        raise UserError(
+            "split.holdout_fraction is 0: there are no holdout images to verify the "
+            "exported models on; set it above 0 (default 0.15)"
+        )
+    images = np.asarray(data.images[holdout])
+    y_true = data.y[holdout]
+    positive = data.labels.index(args.positive_class) if args.positive_class else 1
+    keras_probs = keras.models.load_model(args.keras_model).predict(
+        images.astype(np.float32), batch_size=64, verbose=0
+    )
+    rows, comparisons = [], {}
+    details = {
+        "n_images": len(holdout),
+        "tolerance": args.tolerance,
+        "keras": classification_metrics(y_true, keras_probs, data.labels, positive),
+        "variants": {},
+    }
+    for path in args.models:
+        variant = Path(path).stem.removeprefix("model_")
+        flatbuffer = Path(path).read_bytes()
+        probs = run_tflite(flatbuffer, images, args.threads)
+        comparisons[variant] = compare(keras_probs, probs, y_true)
+        rows.append(
+            _table_row(variant, len(flatbuffer), len(holdout), comparisons[variant], args.tolerance)
+        )
+        details["variants"][variant] = classification_metrics(y_true, probs, data.labels, positive)
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    log.info(
+        "export verification on %d holdout images:\n%s", len(holdout), table.to_string(index=False)
+    )
+    if "float32" in comparisons:
+        check_float32("float32", comparisons["float32"], args.tolerance)
+    atomic.write_with(args.table, lambda p: table.to_csv(p, index=False))
+    atomic.write_json(args.details, details)
+
+
+def _table_row(
+    variant: str, n_bytes: int, n_images: int, comparison: Comparison, tolerance: float
+) -> dict:
+    """One row of tables/export.csv."""
+    from mobileclf.export.convert import VARIANT_INFO
+
+    info = VARIANT_INFO[variant]
+    return {
+        "variant": variant,
+        "bytes": n_bytes,
+        "input_dtype": info.input_dtype,
+        "output_dtype": info.output_dtype,
+        "weights": info.weights,
+        "n_images": n_images,
+        "agreement": comparison.agreement,
+        "accuracy": comparison.accuracy,
+        "keras_accuracy": comparison.accuracy - comparison.accuracy_delta,
+        "accuracy_delta": comparison.accuracy_delta,
+        "max_prob_diff": comparison.max_prob_diff,
+        "mean_prob_diff": comparison.mean_prob_diff,
+        "check": f"max_prob_diff <= {tolerance:g}" if variant == "float32" else "reported",
+    }

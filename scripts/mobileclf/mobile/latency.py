@@ -108,7 +108,7 @@ def _measure(model_path: str, threads: int, warmup: int, runs: int) -> dict:
 
 def measure(model_path: str | Path, settings: LatencySettings) -> list[dict]:
     """One row per thread count: median/p90/min ms, load ms, peak RSS delta, model bytes."""
-    package_root = str(Path(__file__).resolve().parents[2])
+    package_root = str(Path(__file__).resolve().parents[2])  # scripts/, above mobileclf/
     rows = []
     for threads in settings.threads:
         code = (

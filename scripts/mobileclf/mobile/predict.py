@@ -18,30 +18,19 @@ on the computer path (the number a user sees before building an app).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mobileclf import atomic
 from mobileclf.errors import UserError
-
-log = logging.getLogger(__name__)
 
 KERAS = "keras"
 PATHS = ("computer", "gallery", "camera")
-TABLE_COLUMNS = [
-    "subset",
-    "variant",
-    "path",
-    "severity",
-    "n_images",
-    "accuracy",
-    "macro_f1",
-    "sensitivity",
-    "specificity",
-    "drop_vs_computer",
-]
 
 
 class MobileInputError(UserError):
@@ -169,149 +158,52 @@ def prediction_frame(
     return frame
 
 
-# --- the table ------------------------------------------------------------------------
+# --- the mobile_predict stage ---------------------------------------------------------
 
 
-def mobile_table(predictions: pd.DataFrame, labels: list[str], positive_index: int) -> pd.DataFrame:
-    """tables/mobile.csv: metrics per subset × variant × path × severity, and the drop in
-    accuracy points (fraction) against the Keras model on the computer path."""
-    from mobileclf.metrics import classification_metrics
-
-    prob_columns = [f"prob_{k}" for k in range(len(labels))]
-    rows = []
-    keys = ["variant", "path", "severity"]
-    for subset, part in (
-        ("holdout", predictions),
-        ("phone_test", predictions[predictions.phone_test]),
-    ):
-        for (variant, path, severity), group in part.groupby(keys, sort=False, dropna=False):
-            metrics = classification_metrics(
-                group.y.to_numpy(), group[prob_columns].to_numpy(), labels, positive_index
-            )
-            rows.append(
-                dict(
-                    subset=subset,
-                    variant=variant,
-                    path=path,
-                    severity=None if pd.isna(severity) else int(severity),
-                    n_images=metrics["n_images"],
-                    accuracy=metrics["accuracy"],
-                    macro_f1=metrics["macro_f1"],
-                    sensitivity=metrics.get("sensitivity"),
-                    specificity=metrics.get("specificity"),
-                )
-            )
-    table = pd.DataFrame(rows, columns=TABLE_COLUMNS[:-1])
-    table["severity"] = table.severity.astype("Int64")
-    baseline = (
-        table[(table.variant == KERAS) & (table.path == "computer")].set_index("subset").accuracy
-    )
-    if baseline.empty:
-        raise MobileInputError("no Keras predictions on the computer path: the baseline is missing")
-    table["drop_vs_computer"] = table.subset.map(baseline) - table.accuracy
-    order = {name: i for i, name in enumerate(PATHS)}
-    variants = list(dict.fromkeys(predictions.variant))
-    table["_v"] = table.variant.map({v: i for i, v in enumerate(variants)})
-    table["_p"] = table.path.map(order)
-    table = table.sort_values(["subset", "_v", "_p", "severity"], kind="stable")
-    return table.drop(columns=["_v", "_p"]).reset_index(drop=True)
+def camera_severity(path: str) -> int:
+    """The severity in a camera input's name, ``camera_<severity>.npy``."""
+    match = re.search(r"camera_(\d+)\.npy$", path)
+    if not match:
+        raise ValueError(f"camera input {path} is not named camera_<severity>.npy")
+    return int(match.group(1))
 
 
-def camera_drop_table(table: pd.DataFrame, subset: str = "holdout") -> pd.DataFrame:
-    """Wide view for the report: accuracy per variant on computer, gallery and each camera
-    severity, and the drop from computer to camera at each severity."""
-    part = table[table.subset == subset]
-    rows = []
-    for variant, group in part.groupby("variant", sort=False):
-        row: dict = {"variant": variant}
-        for item in group.itertuples():
-            column = item.path if item.path != "camera" else f"camera_s{int(item.severity)}"
-            row[column] = item.accuracy
-        computer = row.get("computer", np.nan)
-        for item in group[group.path == "camera"].itertuples():
-            row[f"drop_s{int(item.severity)}"] = computer - item.accuracy
-        rows.append(row)
-    return pd.DataFrame(rows)
+def _predictor(variant: str, model: str, metadata: str):
+    """images -> probabilities for one variant, fed as the app feeds it."""
+    if variant == KERAS:
+        from mobileclf import tf_runtime
+
+        tf_runtime.configure(1, 0)
+        return lambda images: predict_keras(model, images)
+    mean, std = app_normalization(json.loads(Path(metadata).read_text()), variant)
+    logging.getLogger("predict").info("app NormalizeOp mean=%s std=%s", mean, std)
+    return lambda images: predict_tflite(model, images, mean, std)
 
 
-# --- figures --------------------------------------------------------------------------
+def mobile_predict(args) -> None:
+    """The mobile_predict stage: one variant on every input path, long-format predictions.
 
-
-def plot_robustness(table: pd.DataFrame, path: str | Path, title: str) -> None:
-    """Accuracy against camera severity per variant, with the gallery and computer levels
-    as markers at the left, so the collapse from computer to camera is one picture."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    part = table[table.subset == "holdout"]
-    figure, axis = plt.subplots(figsize=(7, 4.2))
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    groups = list(part.groupby("variant", sort=False))
-    for index, (variant, group) in enumerate(groups):
-        colour = colours[index % len(colours)]
-        shift = 0.04 * (index - (len(groups) - 1) / 2)  # identical curves stay visible
-        camera = group[group.path == "camera"].sort_values("severity")
-        axis.plot(
-            camera.severity.astype(int) + shift,
-            100 * camera.accuracy,
-            "o-",
-            color=colour,
-            label=variant,
-            alpha=0.85,
+    ``args`` are scripts/mobile_predict.py's flags.
+    """
+    holdout = pd.read_csv(args.holdout, keep_default_na=False)
+    holdout["phone_test"] = holdout.phone_test.astype(str).str.lower() == "true"
+    inputs = [("computer", None, args.computer), ("gallery", None, args.gallery)]
+    inputs += sorted((("camera", camera_severity(p), p) for p in args.camera), key=lambda t: t[1])
+    predict = _predictor(args.variant, args.model, args.metadata)
+    frames = []
+    for path, severity, array_path in inputs:
+        images = np.load(array_path)
+        probabilities = predict(images)
+        frame = prediction_frame(holdout, args.variant, path, severity, probabilities)
+        accuracy = float((frame.predicted == frame.y).mean())
+        logging.getLogger("predict").info(
+            "%s %s %s: accuracy %.3f",
+            args.variant,
+            path,
+            "" if severity is None else severity,
+            accuracy,
         )
-        for input_path, marker, x in (("computer", "s", -1.0), ("gallery", "^", -0.5)):
-            value = group[group.path == input_path].accuracy
-            if len(value):
-                axis.plot([x + shift], [100 * value.iloc[0]], marker, color=colour, markersize=7)
-    severities = sorted(part[part.path == "camera"].severity.dropna().astype(int).unique())
-    axis.set_xticks(
-        [-1, -0.5, *severities], ["computer", "gallery", *[f"camera\n{s}" for s in severities]]
-    )
-    axis.set_ylim(0, 102)
-    axis.set_ylabel("holdout accuracy (%)")
-    axis.set_xlabel("input path (camera: severity, 0 = picture fills the frame)")
-    axis.axvline(-0.25, color="grey", linewidth=0.8, linestyle=":")
-    axis.grid(alpha=0.3)
-    axis.legend(title="model variant", fontsize=8)
-    axis.set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110, format="png")
-    plt.close(figure)
-
-
-def plot_contact_sheet(
-    originals: list[np.ndarray],
-    frames: dict[int, np.ndarray],
-    inputs: dict[int, np.ndarray],
-    captions: list[str],
-    path: str | Path,
-) -> None:
-    """Rows: example images. Columns: the stored image, then per severity the camera
-    frame (what the phone screen shows) and the model input it becomes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    severities = sorted(frames)
-    n_cols = 1 + 2 * len(severities)
-    figure, axes = plt.subplots(
-        len(originals), n_cols, figsize=(1.6 * n_cols, 2.0 * len(originals)), squeeze=False
-    )
-    for row, original in enumerate(originals):
-        axes[row, 0].imshow(original)
-        axes[row, 0].set_title(captions[row], fontsize=7)
-        for j, severity in enumerate(severities):
-            axes[row, 1 + 2 * j].imshow(frames[severity][row])
-            axes[row, 2 + 2 * j].imshow(inputs[severity][row], interpolation="nearest")
-            if row == 0:
-                axes[row, 1 + 2 * j].set_title(f"severity {severity}\ncamera frame", fontsize=7)
-                axes[row, 2 + 2 * j].set_title(f"severity {severity}\nmodel input", fontsize=7)
-    for axis in axes.flat:
-        axis.set_xticks([])
-        axis.set_yticks([])
-    figure.tight_layout()
-    figure.savefig(path, dpi=100, format="png")
-    plt.close(figure)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True)
+    atomic.write_with(args.out, lambda p: table.to_csv(p, index=False))

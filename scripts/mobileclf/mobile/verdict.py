@@ -9,6 +9,7 @@ evidence rather than by hand.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -20,6 +21,23 @@ def _accuracy(table: pd.DataFrame, variant: str, path: str, severity: int | None
     if severity is not None:
         part = part[part.severity == severity]
     return float(part.accuracy.iloc[0]) if len(part) else math.nan
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """The config's mobile.thresholds: what a variant must reach to be deployable."""
+
+    gallery: float  # gallery_accuracy
+    camera: float  # camera_accuracy, at severity camera_severity
+    severity: int
+
+    @classmethod
+    def from_config(cls, thresholds: dict) -> Thresholds:
+        return cls(
+            float(thresholds["gallery_accuracy"]),
+            float(thresholds["camera_accuracy"]),
+            int(thresholds["camera_severity"]),
+        )
 
 
 def decide(
@@ -36,15 +54,33 @@ def decide(
     ``thresholds.camera_severity`` reach the thresholds; the dataset is deployable when
     one does, and the smallest passing file is recommended.
     """
-    gallery_min = float(thresholds["gallery_accuracy"])
-    camera_min = float(thresholds["camera_accuracy"])
-    severity = int(thresholds["camera_severity"])
+    limits = Thresholds.from_config(thresholds)
     baseline = _accuracy(table, KERAS, "computer")
-    variants = [v for v in dict.fromkeys(table.variant) if v != KERAS]
+    evidence = _evidence(table, limits, model_bytes)
+    passing = [e for e in evidence if e["passes_gallery"] and e["passes_camera"]]
+    recommended = min(passing, key=lambda e: e["bytes"] or 0)["variant"] if passing else None
+    return {
+        "deployable": recommended is not None,
+        "recommended_variant": recommended,
+        "summary": _summary(recommended, evidence, limits),
+        "thresholds": {
+            "gallery_accuracy": limits.gallery,
+            "camera_accuracy": limits.camera,
+            "camera_severity": limits.severity,
+        },
+        "computer_accuracy_keras": baseline,
+        "evidence": evidence,
+        "camera_by_severity": _camera_curve(table),
+        "next_steps": next_steps(evidence, baseline, limits, selection, generator, cv_summary),
+    }
+
+
+def _evidence(table: pd.DataFrame, limits: Thresholds, model_bytes: dict[str, int]) -> list:
+    """One row per TFLite variant: its accuracies and whether it passes each threshold."""
     evidence = []
-    for variant in variants:
+    for variant in [v for v in dict.fromkeys(table.variant) if v != KERAS]:
         gallery = _accuracy(table, variant, "gallery")
-        camera = _accuracy(table, variant, "camera", severity)
+        camera = _accuracy(table, variant, "camera", limits.severity)
         evidence.append(
             dict(
                 variant=variant,
@@ -52,45 +88,26 @@ def decide(
                 computer=_accuracy(table, variant, "computer"),
                 gallery=gallery,
                 camera=camera,
-                passes_gallery=bool(gallery >= gallery_min),
-                passes_camera=bool(camera >= camera_min),
+                passes_gallery=bool(gallery >= limits.gallery),
+                passes_camera=bool(camera >= limits.camera),
             )
         )
-    passing = [e for e in evidence if e["passes_gallery"] and e["passes_camera"]]
-    recommended = min(passing, key=lambda e: e["bytes"] or 0)["variant"] if passing else None
+    return evidence
+
+
+def _summary(recommended: str | None, evidence: list[dict], limits: Thresholds) -> str:
+    if recommended:
+        return (
+            f"Deployable: {recommended} passes the gallery ({limits.gallery:.0%}) and camera "
+            f"severity {limits.severity} ({limits.camera:.0%}) thresholds."
+        )
     best_gallery = max((e["gallery"] for e in evidence), default=math.nan)
     best_camera = max((e["camera"] for e in evidence), default=math.nan)
-    summary = (
-        f"Deployable: {recommended} passes the gallery ({gallery_min:.0%}) and camera "
-        f"severity {severity} ({camera_min:.0%}) thresholds."
-        if recommended
-        else f"Not deployable: best gallery accuracy {best_gallery:.0%} (needs {gallery_min:.0%}), "
-        f"best camera accuracy at severity {severity} {best_camera:.0%} (needs {camera_min:.0%})."
+    return (
+        f"Not deployable: best gallery accuracy {best_gallery:.0%} "
+        f"(needs {limits.gallery:.0%}), best camera accuracy at severity {limits.severity} "
+        f"{best_camera:.0%} (needs {limits.camera:.0%})."
     )
-    return {
-        "deployable": recommended is not None,
-        "recommended_variant": recommended,
-        "summary": summary,
-        "thresholds": {
-            "gallery_accuracy": gallery_min,
-            "camera_accuracy": camera_min,
-            "camera_severity": severity,
-        },
-        "computer_accuracy_keras": baseline,
-        "evidence": evidence,
-        "camera_by_severity": _camera_curve(table),
-        "next_steps": next_steps(
-            table,
-            evidence,
-            baseline,
-            gallery_min,
-            camera_min,
-            severity,
-            selection,
-            generator,
-            cv_summary,
-        ),
-    }
 
 
 def _camera_curve(table: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -106,43 +123,49 @@ def _has_photometric_augmentation(generator: dict) -> bool:
 
 
 def next_steps(
-    table: pd.DataFrame,
     evidence: list[dict],
     baseline: float,
-    gallery_min: float,
-    camera_min: float,
-    severity: int,
+    limits: Thresholds,
     selection: dict,
     generator: dict,
     cv_summary: pd.DataFrame | None,
 ) -> list[dict]:
-    """Ordered suggestions, each with the measured numbers that triggered it."""
-    steps: list[dict] = []
+    """Ordered suggestions, each with the measured numbers that triggered it: the model's
+    capacity, then quantisation, then the gallery path, then the camera path."""
     if not evidence:
-        return steps
+        return []
     size = int(selection.get("size", 0))
     float_variant = next((e for e in evidence if e["variant"] == "float32"), evidence[0])
-    if baseline < gallery_min:
-        steps.append(
-            dict(
-                action="bigger model or more data",
-                because=(
-                    f"the Keras model reaches only {baseline:.0%} on the holdout on the "
-                    "computer, below "
-                    f"the gallery threshold {gallery_min:.0%}: no phone path can do better "
-                    "than this"
-                ),
-            )
+    steps = _capacity_steps(baseline, limits, cv_summary)
+    steps += _quantisation_steps(evidence, float_variant)
+    steps += _gallery_steps(float_variant, size)
+    if float_variant["camera"] < limits.camera:
+        steps += _camera_steps(float_variant, limits, selection, generator, size)
+    return steps
+
+
+def _capacity_steps(
+    baseline: float, limits: Thresholds, cv_summary: pd.DataFrame | None
+) -> list[dict]:
+    """The Keras model itself is below the gallery threshold: no phone path can help."""
+    if baseline >= limits.gallery:
+        return []
+    because = (
+        f"the Keras model reaches only {baseline:.0%} on the holdout on the computer, below "
+        f"the gallery threshold {limits.gallery:.0%}: no phone path can do better than this"
+    )
+    if cv_summary is not None and len(cv_summary):
+        top = cv_summary.sort_values("mean_accuracy", ascending=False).iloc[0]
+        because += (
+            f"; the best CV cell ({top.arch}/{top.generator}/{int(top['size'])} px, "
+            f"{top.mean_accuracy:.0%}) is the ceiling of the current grid"
         )
-        if cv_summary is not None and len(cv_summary):
-            ranked = cv_summary.sort_values("mean_accuracy", ascending=False)
-            top = ranked.iloc[0]
-            steps[-1]["because"] += (
-                f"; the best CV cell ({top.arch}/{top.generator}/{int(top['size'])} px, "
-                f"{top.mean_accuracy:.0%}) is the ceiling of the current grid"
-            )
-    quantized = [e for e in evidence if e["variant"] in ("int8", "dynamic")]
-    for entry in quantized:
+    return [dict(action="bigger model or more data", because=because)]
+
+
+def _quantisation_steps(evidence: list[dict], float_variant: dict) -> list[dict]:
+    steps = []
+    for entry in [e for e in evidence if e["variant"] in ("int8", "dynamic")]:
         loss = float_variant["computer"] - entry["computer"]
         if loss > 0.02:
             steps.append(
@@ -154,59 +177,65 @@ def next_steps(
                     ),
                 )
             )
+    return steps
+
+
+def _gallery_steps(float_variant: dict, size: int) -> list[dict]:
     gallery_drop = float_variant["computer"] - float_variant["gallery"]
-    if gallery_drop > 0.02:
+    if gallery_drop <= 0.02:
+        return []
+    return [
+        dict(
+            action="other image size (larger) or match the phone's resizing",
+            because=(
+                f"the gallery path loses {gallery_drop:.1%} against the computer path with the "
+                "same model: the phone's bilinear scaling without antialiasing differs from the "
+                f"training resize at {size} px; a larger size makes the two agree more closely"
+            ),
+        )
+    ]
+
+
+def _camera_steps(
+    float_variant: dict, limits: Thresholds, selection: dict, generator: dict, size: int
+) -> list[dict]:
+    """The camera path is below its threshold: augment, enlarge, or add capacity."""
+    camera = float_variant["camera"]
+    camera_drop = float_variant["computer"] - camera
+    augmented = _has_photometric_augmentation(generator)
+    steps = []
+    if not augmented:
         steps.append(
             dict(
-                action="other image size (larger) or match the phone's resizing",
+                action="generator with brightness and rotation",
                 because=(
-                    f"the gallery path loses {gallery_drop:.1%} against the computer path "
-                    "with the same "
-                    "model: the phone's bilinear scaling without antialiasing differs from "
-                    "the training "
-                    f"resize at {size} px; a larger size makes the two agree more closely"
+                    f"camera accuracy at severity {limits.severity} is {camera:.0%} "
+                    f"({camera_drop:.1%} below the computer path) and the selected generator "
+                    f"{selection.get('generator')!r} has no brightness_range/rotation_range: "
+                    "train for the light and tilt the camera adds"
                 ),
             )
         )
-    camera = float_variant["camera"]
-    camera_drop = float_variant["computer"] - camera
-    if camera < camera_min:
-        if not _has_photometric_augmentation(generator):
-            steps.append(
-                dict(
-                    action="generator with brightness and rotation",
-                    because=(
-                        f"camera accuracy at severity {severity} is {camera:.0%} "
-                        f"({camera_drop:.1%} below "
-                        "the computer path) and the selected generator "
-                        f"{selection.get('generator')!r} has "
-                        "no brightness_range/rotation_range: train for the light and tilt "
-                        "the camera adds"
-                    ),
-                )
+    if size and size < 100:
+        steps.append(
+            dict(
+                action="other image size (larger)",
+                because=(
+                    f"the camera path crops 480 px and resizes to {size} px by nearest "
+                    "neighbour: at this size a pixel of the model input is one sampled camera "
+                    f"pixel (noise and aliasing pass through); camera accuracy {camera:.0%}"
+                ),
             )
-        if size and size < 100:
-            steps.append(
-                dict(
-                    action="other image size (larger)",
-                    because=(
-                        f"the camera path crops 480 px and resizes to {size} px "
-                        "by nearest neighbour: "
-                        f"at this size a pixel of the model input is one sampled camera pixel "
-                        f"(noise and aliasing pass through); camera accuracy {camera:.0%}"
-                    ),
-                )
+        )
+    if augmented and (not size or size >= 100):
+        steps.append(
+            dict(
+                action="bigger model",
+                because=(
+                    f"the generator already augments brightness and rotation and the size is "
+                    f"{size} px, yet the camera path reaches {camera:.0%}: more capacity is the "
+                    "remaining lever of the paper's loop"
+                ),
             )
-        if _has_photometric_augmentation(generator) and (not size or size >= 100):
-            steps.append(
-                dict(
-                    action="bigger model",
-                    because=(
-                        f"the generator already augments brightness and rotation and the size is "
-                        f"{size} px, yet the camera path reaches {camera:.0%}: more "
-                        "capacity is the "
-                        "remaining lever of the paper's loop"
-                    ),
-                )
-            )
+        )
     return steps

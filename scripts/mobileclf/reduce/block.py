@@ -26,18 +26,12 @@ import numpy as np
 
 from mobileclf.metrics import classification_metrics
 from mobileclf.reduce.grid import Cell
+from mobileclf.reduce.size import tflite_float32_bytes
 from mobileclf.train.architectures import build_model, input_layers, with_reduction
 from mobileclf.train.augmentation import augment_fn, input_normalization
 from mobileclf.train.fit import TrainSettings, _dataset, fit_and_evaluate, make_optimizer
 
 log = logging.getLogger(__name__)
-
-
-def tflite_float32_bytes(model) -> int:
-    """Size of the model as a float32 TFLite flatbuffer (no quantization, no metadata)."""
-    import tensorflow as tf
-
-    return len(tf.lite.TFLiteConverter.from_keras_model(model).convert())
 
 
 class BlockTrainer:
@@ -231,21 +225,31 @@ def train_block(
     return rows
 
 
-def selected_model_bytes(
-    images: np.ndarray, splits, labels: list[str], layers: list[dict], generator: dict
-) -> tuple[int, int]:
-    """(n_params, float32 TFLite bytes) of the selected model as fit_and_evaluate builds it.
+def reduction_block(args) -> None:
+    """The reduction_block stage: one CSV row per cell × fold of the block ``args.cells``.
 
-    Built on fold 0's normalisation statistics and not trained. The parameter count
-    depends on the shapes only; the byte count almost: the converter stores a constant
-    whose entries are all equal (a fresh model's zero biases) in less space. So the
-    weights are set to random values first, which costs what trained weights cost.
+    ``args`` are scripts/reduction_block.py's flags.
     """
-    roles = splits["fold0"].to_numpy()
-    train_x = np.asarray(images[np.flatnonzero(roles == "train")])
-    scale, mean, std = input_normalization(generator, train_x)
-    model = build_model(layers, images.shape[1], len(labels), scale, mean, std)
-    rng = np.random.default_rng(0)
-    for variable in model.trainable_weights:
-        variable.assign(rng.normal(0.0, 0.05, tuple(variable.shape)).astype("float32"))
-    return int(model.count_params()), tflite_float32_bytes(model)
+    import pandas as pd
+
+    from mobileclf import atomic, tf_runtime
+
+    tf_runtime.configure(args.threads, args.seed)
+    from mobileclf.data.datasets import load
+    from mobileclf.reduce.grid import parse_block_key
+
+    cells = parse_block_key(args.cells)
+    data = load(args.images, args.splits, args.labels)
+    logging.getLogger("reduction").info("block of %d cells: %s", len(cells), cells)
+    rows = train_block(
+        data.images,
+        data.y,
+        data.splits,
+        data.labels,
+        args.arch_spec["layers"],
+        cells,
+        args.generator_spec,
+        TrainSettings.from_config(args.training),
+        args.seed,
+    )
+    atomic.write_with(args.out, lambda p: pd.DataFrame(rows).to_csv(p, index=False))

@@ -8,13 +8,16 @@ same judgement.
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from mobileclf import atomic
 from mobileclf.errors import UserError
-from mobileclf.reduce.grid import Cell
+from mobileclf.reduce.grid import Cell, expand_axis, grid_cells, skip_reason
 
 TABLE_COLUMNS = [
     "filters",
@@ -27,6 +30,9 @@ TABLE_COLUMNS = [
     "pareto",
     "chosen",
 ]
+
+
+log = logging.getLogger("reduction")
 
 
 class ReductionError(UserError):
@@ -249,3 +255,136 @@ def plot_skipped(path: str | Path, reason: str) -> None:
     )
     figure.savefig(path, dpi=100, format="png")
     plt.close(figure)
+
+
+def reduction_summary(args) -> None:
+    """The reduction_summary stage: table, heatmap, trade-off plot and reduction.json.
+
+    ``args`` are scripts/reduction_summary.py's flags. An architecture the grid cannot
+    reduce (``grid.skip_reason``) hands the selected model on unchanged.
+    """
+    selection = json.loads(Path(args.selection).read_text())
+    reason = skip_reason(args.arch_spec)
+    if reason:
+        _write_skipped(args, selection, reason)
+        return
+    from mobileclf import tf_runtime
+
+    tf_runtime.configure(1, 0)
+    from mobileclf.data.datasets import load
+    from mobileclf.reduce.size import selected_model_bytes
+
+    filters, neurons = expand_axis(args.grid["filters"]), expand_axis(args.grid["neurons"])
+    tolerance = float(args.grid.get("tolerance", 1.0))
+    data = load(args.images, args.splits, args.labels)
+    folds = sum(column.startswith("fold") for column in data.splits.columns)
+    table = summarise(read_blocks(args.blocks), grid_cells(filters, neurons), folds)
+    chosen = choose_cell(table, tolerance)
+    table.loc[chosen.name, "chosen"] = True
+    params_before, bytes_before = selected_model_bytes(
+        data.images, data.splits, data.labels, args.arch_spec["layers"], args.generator_spec
+    )
+    if params_before != selection["n_params"]:
+        log.warning(
+            "selected model has %d parameters here, %d in selection.json",
+            params_before,
+            selection["n_params"],
+        )
+    grid = dict(filters=filters, neurons=neurons, cells=len(table), folds=folds)
+    result = _reduction_result(selection, args.arch_spec["layers"], chosen, bytes_before)
+    result.update(
+        n_params_before=int(params_before),
+        selected_mean_accuracy=float(selection["mean_accuracy"]),
+        size_reduction=round(bytes_before / int(chosen.tflite_bytes), 2),
+        best_cell=_best_cell(table),
+        tolerance=tolerance,
+        rule=(
+            f"fewest parameters among cells whose mean CV accuracy is within {tolerance:g} "
+            "accuracy points of the best cell; ties: higher accuracy, fewer filters, fewer neurons"
+        ),
+        grid=grid,
+        note=(
+            "Chosen on mean CV accuracy over the same folds it is reported on (optimistic); "
+            "the holdout estimate of the final model is unbiased."
+        ),
+    )
+    log.info(
+        "chosen f=%d n=%d: %.4f, %d params, %d -> %d bytes",
+        result["filters"],
+        result["neurons"],
+        result["mean_accuracy"],
+        result["n_params"],
+        bytes_before,
+        result["bytes_after"],
+    )
+    title = (
+        f"{args.dataset}: {selection['arch']}, {selection['generator']}, size {selection['size']}"
+    )
+    before = {"n_params": params_before, "mean_accuracy": selection["mean_accuracy"]}
+    atomic.write_with(args.table, lambda p: table[TABLE_COLUMNS].to_csv(p, index=False))
+    atomic.write_with(args.heatmap, lambda p: plot_heatmap(table, chosen, p, title))
+    atomic.write_with(
+        args.tradeoff, lambda p: plot_tradeoff(table, chosen, tolerance, before, p, title)
+    )
+    atomic.write_json(args.out, result)
+
+
+def _reduction_result(selection: dict, layers: list, chosen: pd.Series, bytes_before: int) -> dict:
+    """reduction.json's head: the selected model, the chosen cell and its sizes."""
+    from mobileclf.train.architectures import with_reduction
+
+    return dict(
+        arch=selection["arch"],
+        generator=selection["generator"],
+        size=selection["size"],
+        skipped=False,
+        reason=None,
+        filters=int(chosen.filters),
+        neurons=int(chosen.neurons),
+        layers=with_reduction(layers, int(chosen.filters), int(chosen.neurons)),
+        mean_accuracy=float(chosen.mean_accuracy),
+        std_accuracy=float(chosen.std_accuracy),
+        n_folds=int(chosen.n_folds),
+        n_params=int(chosen.n_params),
+        bytes_before=int(bytes_before),
+        bytes_after=int(chosen.tflite_bytes),
+    )
+
+
+def _best_cell(table: pd.DataFrame) -> dict:
+    """The most accurate cell, whatever its size (for comparison with the chosen one)."""
+    best = table.loc[table.mean_accuracy.idxmax()]
+    return dict(
+        filters=int(best.filters),
+        neurons=int(best.neurons),
+        mean_accuracy=float(best.mean_accuracy),
+        n_params=int(best.n_params),
+    )
+
+
+def _write_skipped(args, selection: dict, reason: str) -> None:
+    """The stage does not apply: say why, and hand on the selected model unchanged."""
+    log.info("parameter reduction skipped: %s", reason)
+    atomic.write_with(
+        args.table, lambda p: pd.DataFrame(columns=TABLE_COLUMNS).to_csv(p, index=False)
+    )
+    for path in (args.heatmap, args.tradeoff):
+        atomic.write_with(path, lambda p: plot_skipped(p, reason))
+    atomic.write_json(
+        args.out,
+        dict(
+            arch=selection["arch"],
+            generator=selection["generator"],
+            size=selection["size"],
+            skipped=True,
+            reason=reason,
+            filters=None,
+            neurons=None,
+            layers=args.arch_spec.get("layers", []),
+            mean_accuracy=selection["mean_accuracy"],
+            std_accuracy=selection["std_accuracy"],
+            n_params=selection["n_params"],
+            bytes_before=None,
+            bytes_after=None,
+        ),
+    )

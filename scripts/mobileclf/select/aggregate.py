@@ -8,6 +8,7 @@ paper's ``numpy.std``), n_folds and the paper's text form ``95.88 (+- 1.80)``.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,35 @@ def plot_heatmap(summary: pd.DataFrame, path: str | Path, title: str) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=120, format="png")
     plt.close(figure)
+
+
+def aggregate_cv(args) -> None:
+    """The aggregate_cv stage: cv_runs.csv, cv_summary.csv, the Markdown table, the heatmap.
+
+    ``args`` are scripts/aggregate_cv.py's flags. Failed folds are logged and marked
+    incomplete in the summary, so the next run retries them.
+    """
+    from mobileclf import atomic
+
+    runs = read_runs(args.metrics)
+    summary = summarise(runs, args.folds)
+    log = logging.getLogger("aggregate")
+    for row in runs[runs.status != "ok"].itertuples():
+        log.warning(
+            "%s/%s/%s fold %s %s: %s (marked incomplete; the next run retries it)",
+            row.arch,
+            row.generator,
+            row.size,
+            row.fold,
+            row.status,
+            row.error,
+        )
+    atomic.write_with(args.runs, lambda p: runs.to_csv(p, index=False))
+    atomic.write_with(args.summary, lambda p: summary.to_csv(p, index=False))
+    atomic.write_text(
+        args.markdown,
+        f"## Cross-validation accuracy: {args.dataset}\n\n" + paper_table_markdown(summary),
+    )
+    atomic.write_with(
+        args.heatmap, lambda p: plot_heatmap(summary, p, f"{args.dataset}: mean CV accuracy")
+    )

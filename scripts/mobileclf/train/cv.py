@@ -11,6 +11,7 @@ both give the same numbers (tests/test_workflow.py compares them).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import time
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mobileclf import atomic
-from mobileclf.cli import json_arg, parser
 from mobileclf.data.datasets import DataMismatch, ResizedData, check_class_count
 
 log = logging.getLogger("train")
@@ -105,7 +105,7 @@ def train_fold(data: ResizedData, cell: Cell, fold: FoldOutputs, device: str, si
             cell.generator_spec,
             TrainSettings.from_config(effective_training(cell.arch_spec, cell.training)),
             fold.seed,
-            cell.positive,
+            positive_index=cell.positive,
             backbone=cell.arch_spec.get("backbone"),
             arch=cell.arch,
             since=since,
@@ -148,17 +148,22 @@ def train_folds(data: ResizedData, cell: Cell, folds: list[FoldOutputs], device:
         train_fold(data, cell, fold, device, since)
 
 
-def cell_arguments(description: str) -> argparse.ArgumentParser:
-    """The flags both CV entry points take (train_cv_folds.py adds its per-fold lists)."""
-    arguments = parser(description)
+def cell_arguments(arguments: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the flags both CV entry points take (train_cv_folds.py adds its per-fold lists).
+
+    The entry point makes ``arguments`` (mobileclf.cli.parser): the library never imports
+    its command line. JSON sections are parsed with ``json.loads``, as cli.json_arg does.
+    """
     for name in ("images", "splits", "labels", "arch", "generator"):
         arguments.add_argument(f"--{name}", required=True)
-    arguments.add_argument("--arch-spec", type=json_arg, required=True, help="architecture (JSON)")
     arguments.add_argument(
-        "--generator-spec", type=json_arg, required=True, help="generator (JSON)"
+        "--arch-spec", type=json.loads, required=True, help="architecture (JSON)"
     )
     arguments.add_argument(
-        "--training", type=json_arg, required=True, help="training section (JSON)"
+        "--generator-spec", type=json.loads, required=True, help="generator (JSON)"
+    )
+    arguments.add_argument(
+        "--training", type=json.loads, required=True, help="training section (JSON)"
     )
     arguments.add_argument(
         "--positive-class", default="", help="disease class (default: 2nd label)"

@@ -8,11 +8,15 @@ selection.json / reduction.json and saves the result with its spec.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from pathlib import Path
 
 from mobileclf import atomic
 from mobileclf.errors import UserError
+
+log = logging.getLogger("train_final")
 
 
 class FinalSpecError(UserError):
@@ -51,17 +55,6 @@ def resolve_spec(chosen: dict, architectures: dict, generators: dict, source: st
     }
 
 
-def array_for_size(arrays: list[str], size: int) -> str:
-    """The resized array ``.../arrays/{size}.npy`` among the rule's inputs."""
-    for path in arrays:
-        if Path(path).stem == str(size):
-            return path
-    raise FinalSpecError(
-        f"no resized array for the chosen size {size} among {', '.join(arrays)}; "
-        "the size must be in resize.sizes"
-    )
-
-
 def save_keras(path: str | Path, model) -> None:
     """Atomically save a Keras model (Keras insists on a ``.keras`` suffix)."""
 
@@ -74,3 +67,105 @@ def save_keras(path: str | Path, model) -> None:
             named.unlink(missing_ok=True)
 
     atomic.write_with(path, writer)
+
+
+def train_final(args) -> None:
+    """The train_final stage: train, evaluate on the holdout and write the job's outputs.
+
+    ``args`` are scripts/train_final.py's flags (the rule's inputs, outputs and params):
+    the model, spec.json, metrics.json, history.csv and deploy/labels.txt it writes.
+    """
+    from mobileclf import tf_runtime
+
+    device = tf_runtime.configure(args.threads, args.seed)
+    from mobileclf.data.datasets import array_for_size, load
+    from mobileclf.data.split import final_roles
+    from mobileclf.train.finetune import effective_training
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate
+
+    chosen = json.loads(Path(args.chosen).read_text(encoding="utf-8"))
+    spec = resolve_spec(chosen, args.architectures, args.generators, args.chosen)
+    data = load(array_for_size(args.arrays, spec["size"]), args.splits, args.labels)
+    positive = data.labels.index(args.positive_class) if args.positive_class else 1
+    arch_spec = args.architectures.get(spec["arch"], {})
+    backbone = arch_spec.get("backbone")
+    settings = TrainSettings.from_config(effective_training(arch_spec, args.training))
+    early_stopping = bool(settings.early_stopping_patience)
+    # a validation part only when early stopping needs one: otherwise every image trains
+    val_fraction = args.val_fraction if early_stopping else 0.0
+    roles = final_roles(data.splits, val_fraction, args.seed)
+    _log_roles(spec, roles, early_stopping)
+    result = fit_and_evaluate(
+        data.images,
+        data.y,
+        roles,
+        data.labels,
+        spec["layers"],
+        args.generators[spec["generator"]],
+        settings,
+        args.seed,
+        positive_index=positive,
+        evaluate_role="holdout",
+        backbone=backbone,
+        arch=spec["arch"],
+    )
+    spec.update(
+        labels=data.labels,
+        n_classes=len(data.labels),
+        **{key: result.metrics[key] for key in SPEC_FROM_METRICS},
+        early_stopping=early_stopping,
+        seed=args.seed,
+        device=device,
+        backbone=backbone,
+        input="raw RGB 0..255; rescale and normalisation are model layers",
+    )
+    metrics = _holdout_metrics(spec, result.metrics)
+    save_keras(args.model, result.model)
+    atomic.write_with(args.history, lambda p: result.history.to_csv(p, index=False))
+    atomic.write_text(args.deploy_labels, "".join(f"{label}\n" for label in data.labels))
+    atomic.write_json(args.spec, spec)
+    atomic.write_json(args.metrics, metrics)
+
+
+# what spec.json copies from the training's metrics, in this order
+SPEC_FROM_METRICS = (
+    "input_scale",
+    "input_mean",
+    "input_std",
+    "n_params",
+    "n_train",
+    "n_val",
+    "epochs_run",
+)
+
+
+def _log_roles(spec: dict, roles, early_stopping: bool) -> None:
+    log.info(
+        "final %s/%s/%d: %d train, %d val (early stopping %s), %d holdout",
+        spec["arch"],
+        spec["generator"],
+        spec["size"],
+        (roles == "train").sum(),
+        (roles == "val").sum(),
+        "on" if early_stopping else "off",
+        (roles == "holdout").sum(),
+    )
+
+
+def _holdout_metrics(spec: dict, metrics: dict) -> dict:
+    """final/metrics.json: what was built, then the Keras model's holdout metrics."""
+    if metrics.get("n_images"):
+        log.info(
+            "holdout accuracy of the final Keras model %.4f on %d images",
+            metrics["accuracy"],
+            metrics["n_images"],
+        )
+        metrics["evaluated_on"] = "holdout"
+        metrics["note"] = (
+            "Holdout images were used neither for training nor for selection: "
+            "an unbiased estimate, within the sampling error of its size."
+        )
+    else:
+        log.warning("no holdout images (split.holdout_fraction is 0): the final model is untested")
+        metrics["evaluated_on"] = None
+    return {"arch": spec["arch"], "generator": spec["generator"], "size": spec["size"], **metrics}

@@ -81,6 +81,25 @@ def _dataset(
     return data.prefetch(2)
 
 
+def _normalisation(generator: dict, backbone: dict | None, train_x: np.ndarray):
+    """(scale, mean, std) of the model's input layers, and the generator keys a backbone
+    ignores (it normalises raw 0..255 RGB itself, see mobileclf.train.backbones)."""
+    if backbone is None:
+        return (*input_normalization(generator, train_x), [])
+    ignored = ignored_generator_keys(generator, BackboneSpec.from_config(backbone))
+    return (*input_normalization({}, train_x), ignored)
+
+
+def _test_metrics(model, images, y, test, labels, positive_index: int, batch_size: int) -> dict:
+    """Classification metrics on the ``test`` rows; empty when there are none."""
+    if not len(test):
+        return {}
+    probabilities = model.predict(
+        np.asarray(images[test], dtype=np.float32), batch_size=max(batch_size, 32), verbose=0
+    )
+    return classification_metrics(y[test], probabilities, labels, positive_index)
+
+
 def fit_and_evaluate(
     images: np.ndarray,
     y: np.ndarray,
@@ -90,6 +109,7 @@ def fit_and_evaluate(
     generator: dict,
     settings: TrainSettings,
     seed: int,
+    *,
     positive_index: int = 1,
     evaluate_role: str = "test",
     backbone: dict | None = None,
@@ -102,18 +122,13 @@ def fit_and_evaluate(
     indices, ``roles`` one role per row (a fold column of splits.csv). ``backbone`` is the
     architecture's ``backbone`` section (``layers`` is then its head), ``arch`` its name
     for error messages, ``since`` where this training's share of the process began (see
-    step_timer.job_figures).
+    step_timer.job_figures). The options after ``seed`` are keyword-only: a call names them.
     """
     train = np.flatnonzero(roles == "train")
     val = np.flatnonzero(roles == "val")
     test = np.flatnonzero(roles == evaluate_role)
     train_x = np.asarray(images[train])
-    ignored: list[str] = []
-    if backbone is None:
-        scale, mean, std = input_normalization(generator, train_x)
-    else:  # the backbone normalises raw 0..255 RGB itself (mobileclf.train.backbones)
-        ignored = ignored_generator_keys(generator, BackboneSpec.from_config(backbone))
-        scale, mean, std = input_normalization({}, train_x)
+    scale, mean, std, ignored = _normalisation(generator, backbone, train_x)
     model = build_model(
         layers, images.shape[1], len(labels), scale, mean, std, backbone=backbone, arch=arch
     )
@@ -141,14 +156,7 @@ def fit_and_evaluate(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    metrics: dict = {}
-    if len(test):
-        probabilities = model.predict(
-            np.asarray(images[test], dtype=np.float32),
-            batch_size=max(settings.batch_size, 32),
-            verbose=0,
-        )
-        metrics = classification_metrics(y[test], probabilities, labels, positive_index)
+    metrics = _test_metrics(model, images, y, test, labels, positive_index, settings.batch_size)
     metrics.update(
         n_params=int(model.count_params()),
         n_train=len(train),

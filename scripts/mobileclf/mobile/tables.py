@@ -1,0 +1,249 @@
+"""The mobile_tables stage: tables/mobile.csv, the phone-test listing, the robustness plot,
+the camera contact sheet and the verdict, from every variant's predictions
+(:mod:`mobileclf.mobile.predict` writes those, one job per variant).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mobileclf import atomic
+from mobileclf.mobile.predict import KERAS, PATHS, MobileInputError
+
+TABLE_COLUMNS = [
+    "subset",
+    "variant",
+    "path",
+    "severity",
+    "n_images",
+    "accuracy",
+    "macro_f1",
+    "sensitivity",
+    "specificity",
+    "drop_vs_computer",
+]
+
+
+# --- the table ------------------------------------------------------------------------
+
+
+def mobile_table(predictions: pd.DataFrame, labels: list[str], positive_index: int) -> pd.DataFrame:
+    """tables/mobile.csv: metrics per subset × variant × path × severity, and the drop in
+    accuracy points (fraction) against the Keras model on the computer path."""
+    from mobileclf.metrics import classification_metrics
+
+    prob_columns = [f"prob_{k}" for k in range(len(labels))]
+    rows = []
+    keys = ["variant", "path", "severity"]
+    for subset, part in (
+        ("holdout", predictions),
+        ("phone_test", predictions[predictions.phone_test]),
+    ):
+        for (variant, path, severity), group in part.groupby(keys, sort=False, dropna=False):
+            metrics = classification_metrics(
+                group.y.to_numpy(), group[prob_columns].to_numpy(), labels, positive_index
+            )
+            rows.append(
+                dict(
+                    subset=subset,
+                    variant=variant,
+                    path=path,
+                    severity=None if pd.isna(severity) else int(severity),
+                    n_images=metrics["n_images"],
+                    accuracy=metrics["accuracy"],
+                    macro_f1=metrics["macro_f1"],
+                    sensitivity=metrics.get("sensitivity"),
+                    specificity=metrics.get("specificity"),
+                )
+            )
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS[:-1])
+    table["severity"] = table.severity.astype("Int64")
+    baseline = (
+        table[(table.variant == KERAS) & (table.path == "computer")].set_index("subset").accuracy
+    )
+    if baseline.empty:
+        raise MobileInputError("no Keras predictions on the computer path: the baseline is missing")
+    table["drop_vs_computer"] = table.subset.map(baseline) - table.accuracy
+    order = {name: i for i, name in enumerate(PATHS)}
+    variants = list(dict.fromkeys(predictions.variant))
+    table["_v"] = table.variant.map({v: i for i, v in enumerate(variants)})
+    table["_p"] = table.path.map(order)
+    table = table.sort_values(["subset", "_v", "_p", "severity"], kind="stable")
+    return table.drop(columns=["_v", "_p"]).reset_index(drop=True)
+
+
+# --- figures --------------------------------------------------------------------------
+
+
+def plot_robustness(table: pd.DataFrame, path: str | Path, title: str) -> None:
+    """Accuracy against camera severity per variant, with the gallery and computer levels
+    as markers at the left, so the collapse from computer to camera is one picture."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    part = table[table.subset == "holdout"]
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    groups = list(part.groupby("variant", sort=False))
+    for index, (variant, group) in enumerate(groups):
+        colour = colours[index % len(colours)]
+        shift = 0.04 * (index - (len(groups) - 1) / 2)  # identical curves stay visible
+        camera = group[group.path == "camera"].sort_values("severity")
+        axis.plot(
+            camera.severity.astype(int) + shift,
+            100 * camera.accuracy,
+            "o-",
+            color=colour,
+            label=variant,
+            alpha=0.85,
+        )
+        for input_path, marker, x in (("computer", "s", -1.0), ("gallery", "^", -0.5)):
+            value = group[group.path == input_path].accuracy
+            if len(value):
+                axis.plot([x + shift], [100 * value.iloc[0]], marker, color=colour, markersize=7)
+    severities = sorted(part[part.path == "camera"].severity.dropna().astype(int).unique())
+    axis.set_xticks(
+        [-1, -0.5, *severities], ["computer", "gallery", *[f"camera\n{s}" for s in severities]]
+    )
+    axis.set_ylim(0, 102)
+    axis.set_ylabel("holdout accuracy (%)")
+    axis.set_xlabel("input path (camera: severity, 0 = picture fills the frame)")
+    axis.axvline(-0.25, color="grey", linewidth=0.8, linestyle=":")
+    axis.grid(alpha=0.3)
+    axis.legend(title="model variant", fontsize=8)
+    axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110, format="png")
+    plt.close(figure)
+
+
+def plot_contact_sheet(
+    originals: list[np.ndarray],
+    frames: dict[int, np.ndarray],
+    inputs: dict[int, np.ndarray],
+    captions: list[str],
+    path: str | Path,
+) -> None:
+    """Rows: example images. Columns: the stored image, then per severity the camera
+    frame (what the phone screen shows) and the model input it becomes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    severities = sorted(frames)
+    n_cols = 1 + 2 * len(severities)
+    figure, axes = plt.subplots(
+        len(originals), n_cols, figsize=(1.6 * n_cols, 2.0 * len(originals)), squeeze=False
+    )
+    for row, original in enumerate(originals):
+        axes[row, 0].imshow(original)
+        axes[row, 0].set_title(captions[row], fontsize=7)
+        for j, severity in enumerate(severities):
+            axes[row, 1 + 2 * j].imshow(frames[severity][row])
+            axes[row, 2 + 2 * j].imshow(inputs[severity][row], interpolation="nearest")
+            if row == 0:
+                axes[row, 1 + 2 * j].set_title(f"severity {severity}\ncamera frame", fontsize=7)
+                axes[row, 2 + 2 * j].set_title(f"severity {severity}\nmodel input", fontsize=7)
+    for axis in axes.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, format="png")
+    plt.close(figure)
+
+
+def severity_of(path: str) -> int:
+    """The camera severity in ``camera_<s>.npy`` / ``camera_<s>_examples.npz``."""
+    return int(re.search(r"camera_(\d+)(?:_examples\.npz|\.npy)$", path).group(1))
+
+
+def phone_test_listing(predictions: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """The paper-style phone test: its images and each variant's answer on each path."""
+    part = predictions[predictions.phone_test].copy()
+    part["column"] = (
+        part.variant
+        + "/"
+        + part.path
+        + part.severity.map(lambda s: "" if pd.isna(s) else f"{int(s)}")
+    )
+    part["answer"] = part.predicted.map(lambda k: labels[int(k)])
+    wide = part.pivot_table(
+        index=["image", "label"], columns="column", values="answer", aggfunc="first", sort=False
+    )
+    return wide.reset_index()
+
+
+def read_predictions(paths: list[str]) -> pd.DataFrame:
+    """Every variant's predictions CSV as one frame (phone_test bool, severity Int64)."""
+    predictions = pd.concat(
+        [pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in paths],
+        ignore_index=True,
+    )
+    predictions["phone_test"] = predictions.phone_test.astype(str).str.lower() == "true"
+    predictions["severity"] = predictions.severity.astype("Int64")
+    return predictions
+
+
+def write_contact_sheet(path: str, holdout_csv: str, examples: list[str], camera: list[str]):
+    """plots/camera_contact_sheet.png from the camera_inputs example files."""
+    holdout = pd.read_csv(holdout_csv, keep_default_na=False)
+    frames, inputs, originals, captions = {}, {}, None, []
+    for example_path in examples:
+        with np.load(example_path) as data:
+            severity = severity_of(example_path)
+            frames[severity] = data["frames"]
+            rows = data["rows"]
+            originals = data["originals"]
+        inputs[severity] = np.load(
+            next(p for p in camera if severity_of(p) == severity), mmap_mode="r"
+        )[rows]
+        captions = [f"{holdout.label[r]}\n{Path(holdout.path[r]).name[:22]}" for r in rows]
+    atomic.write_with(
+        path, lambda p: plot_contact_sheet(list(originals), frames, inputs, captions, p)
+    )
+
+
+def mobile_tables(args) -> None:
+    """The mobile_tables stage; ``args`` are scripts/mobile_tables.py's flags."""
+    from mobileclf.data.datasets import read_labels
+    from mobileclf.mobile.verdict import decide
+
+    labels = read_labels(args.labels)
+    positive = labels.index(args.positive_class) if args.positive_class else 1
+    predictions = read_predictions(args.predictions)
+    table = mobile_table(predictions, labels, positive)
+    atomic.write_with(args.table, lambda p: table.to_csv(p, index=False))
+    listing = phone_test_listing(predictions, labels)
+    atomic.write_with(args.phone_test, lambda p: listing.to_csv(p, index=False))
+    atomic.write_with(
+        args.robustness,
+        lambda p: plot_robustness(
+            table, p, f"{args.dataset}: accuracy on the emulated phone paths"
+        ),
+    )
+    write_contact_sheet(args.contact_sheet, args.holdout, args.examples, args.camera)
+    spec = json.loads(Path(args.spec).read_text())
+    generator = args.options["generators"].get(spec.get("generator"), {})
+    bytes_by_variant = {
+        re.search(r"model_(\w+)\.tflite$", p).group(1): Path(p).stat().st_size for p in args.models
+    }
+    verdict = decide(
+        table,
+        args.options["thresholds"],
+        spec,
+        generator,
+        pd.read_csv(args.cv_summary),
+        bytes_by_variant,
+    )
+    verdict = {"dataset": args.dataset, **verdict}
+    logging.getLogger("verdict").info("%s", verdict["summary"])
+    atomic.write_json(args.verdict, verdict)
