@@ -113,10 +113,9 @@ def test_mobile_paths_segment_like_the_app_before_resizing(tmp_path):
     import json
     from argparse import Namespace
 
-    import mobile_camera_inputs
-    import mobile_reference_inputs
     from mobileclf.data.resize import to_square
     from mobileclf.mobile.camera import CameraConditions, camera_input, gallery_input, image_seed
+    from mobileclf.mobile.inputs import mobile_camera_inputs, mobile_reference_inputs
 
     root = tmp_path / "data"
     rows = []
@@ -133,14 +132,14 @@ def test_mobile_paths_segment_like_the_app_before_resizing(tmp_path):
     options = dict(mode="stretch", resample="bilinear", max_pixels=10**8, oversize="reject",
                    phone_test_per_class=1, seed=3, segmentation=section)  # fmt: skip
     out = {name: str(tmp_path / f"{name}.npy") for name in ("computer", "gallery")}
-    mobile_reference_inputs.main(
+    mobile_reference_inputs(
         Namespace(splits=str(tmp_path / "splits.csv"), labels=str(tmp_path / "labels.txt"),
                   spec=str(tmp_path / "spec.json"), root=str(root),
                   holdout=str(tmp_path / "holdout.csv"), options=options, **out)
     )  # fmt: skip
     camera_options = dict(conditions={}, sensor_orientation=90, max_pixels=10**8,
                           oversize="reject", seed=3, segmentation=section)  # fmt: skip
-    mobile_camera_inputs.main(
+    mobile_camera_inputs(
         Namespace(holdout=str(tmp_path / "holdout.csv"), spec=str(tmp_path / "spec.json"),
                   root=str(root), inputs=str(tmp_path / "camera.npy"),
                   examples=str(tmp_path / "examples.npz"), severity=0, options=camera_options)
