@@ -5,13 +5,10 @@ All on the CPU with ``weights: none`` (or a local file made here): ImageNet weig
 be downloaded on the CI machines. Inputs are 32 px, the smallest every backbone accepts.
 """
 
-import json
 import logging
 
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import planned_jobs, run_snakemake
 
 from mobileclf.errors import UserError
 from mobileclf.train.backbones import (
@@ -217,60 +214,3 @@ def test_backbone_trains_and_runs_as_int8_tflite(name):
     int8 = run_tflite(flatbuffer, test)
     assert int8.sum(axis=1) == pytest.approx(np.ones(4), abs=0.02)
     assert compare(keras_probabilities, int8, y[-4:]).max_prob_diff < 0.15
-
-
-def _backbone_config(tiny_config: dict) -> dict:
-    config = tiny_config
-    config["resize"]["sizes"] = [32]
-    config["generators"] = {"g1": {"rescale": 1 / 255}}
-    config["training"]["epochs"] = 1
-    config["architectures"]["mnv3s"] = {
-        "backbone": {"name": "MobileNetV3Small", "weights": "none"},
-        "batch_sizes": [4, 8],
-    }
-    config["selection"] = {"metric": "mean_macro_f1"}
-    return config
-
-
-def test_dag_batch_sizes_and_imagenet_fetch(tmp_path, tiny_config):
-    config = _backbone_config(tiny_config)
-    config["resize"]["sizes"] = [32, 48]
-    config["architectures"]["mnv2"] = {"backbone": {"name": "MobileNetV2"}}  # imagenet
-    jobs = planned_jobs(tmp_path, config)
-    trained = {(w["arch"], w["size"]) for rule, w in jobs if rule == "train_cv"}
-    assert {arch for arch, _ in trained} == {"tiny", "mnv3s_b4", "mnv3s_b8", "mnv2"}
-    fetched = sorted((w["arch"], w["size"]) for rule, w in jobs if rule == "fetch_imagenet")
-    assert fetched == [("mnv2", "32"), ("mnv2", "48")]  # once per size, not per fold
-    # a local weights file is an input: missing, Snakemake names it before anything runs
-    config["architectures"]["mnv2"]["backbone"]["weights"] = "weights/mnv2.weights.h5"
-    result = run_snakemake(tmp_path, config, "-n", check=False)
-    assert result.returncode != 0 and "weights/mnv2.weights.h5" in result.stdout + result.stderr
-
-
-@pytest.mark.slow
-def test_backbone_grid_with_batch_axis_and_selection_metric(tmp_path, tiny_config):
-    config = _backbone_config(tiny_config)
-    run_snakemake(tmp_path, config)
-    results = tmp_path / "results" / "tiny"
-    metrics = json.loads((results / "cv/mnv3s_b4/g1/32/fold0/metrics.json").read_text())
-    assert metrics["batch_size"] == 4 and metrics["backbone"] == "MobileNetV3Small"
-    assert metrics["ignored_generator_keys"] == ["rescale"]
-    assert [phase["phase"] for phase in metrics["phases"]] == ["full"]
-    assert set(metrics) >= {"macro_f1", "auc", "sensitivity", "specificity", "tp", "per_class"}
-    history = pd.read_csv(results / "cv/mnv3s_b8/g1/32/fold1/history.csv")
-    assert history.learning_rate.tolist() == pytest.approx([0.003])
-    summary = pd.read_csv(results / "tables/cv_summary.csv")
-    assert sorted(summary.arch) == ["mnv3s_b4", "mnv3s_b8", "tiny"]
-    assert {"mean_macro_f1", "mean_auc", "mean_sensitivity", "mean_specificity"} <= set(summary)
-    runs = pd.read_csv(results / "tables/cv_runs.csv")
-    assert len(runs) == 6 and runs.sensitivity.notna().all()
-    selection = json.loads((results / "selection.json").read_text())
-    assert selection["metric"] == "mean_macro_f1"
-    assert selection["score"] == pytest.approx(summary.mean_macro_f1.max())
-    assert selection["arch"] in set(
-        summary[summary.mean_macro_f1 == summary.mean_macro_f1.max()].arch
-    )
-    # rerun contract: a new batch size trains only its own jobs
-    config["architectures"]["mnv3s"]["batch_sizes"] = [4, 8, 16]
-    jobs = planned_jobs(tmp_path, config)
-    assert {w.get("arch") for rule, w in jobs if rule == "train_cv"} == {"mnv3s_b16"}

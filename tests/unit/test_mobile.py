@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import zipfile
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import planned_jobs, run_snakemake
+from helpers import TableCollector
 from PIL import Image
 
 from mobileclf.mobile.camera import (
@@ -457,40 +455,6 @@ def report_results(tmp_path) -> tuple[Path, Path]:
     return results, bench
 
 
-class TableCollector(HTMLParser):
-    """Tables (by data-table key) with their rows of cell texts, and image sources."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self.images: list[str] = []
-        self._table: str | None = None
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "table":
-            self._table = attrs.get("data-table")
-            self.tables[self._table] = []
-        elif tag == "tr" and self._table:
-            self.tables[self._table].append([])
-        elif tag in ("td", "th") and self._table:
-            self._cell = []
-        elif tag == "img":
-            self.images.append(attrs.get("src", ""))
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[self._table][-1].append("".join(self._cell))
-            self._cell = None
-        elif tag == "table":
-            self._table = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-
-
 EVERY_TABLE = {
     "classes",
     "rejects",
@@ -582,62 +546,3 @@ def test_report_renders_in_headless_chromium(report_results, tmp_path):
 
 
 # --- the workflow ---------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_workflow_runs_mobile_stage_and_reruns_one_severity(tmp_path, tiny_config):
-    tiny_config["export"] = {
-        "variants": ["float32", "int8"],
-        "calibration_images": 16,
-        "metadata": {
-            "name": "tiny",
-            "version": "v1",
-            "description": "test",
-            "author": "t",
-            "license": "CC0",
-        },
-    }
-    tiny_config["mobile"] = {
-        "camera_levels": [{}, {"fill": 0.8, "rotation": 5, "noise": 4, "yuv": True}],
-        "phone_test_per_class": 2,
-        "latency": {"threads": [1], "warmup": 1, "runs": 5},
-    }
-    tiny_config["datasets"]["other"] = dict(tiny_config["datasets"]["tiny"])
-    tiny_config["resize"]["sizes"] = [16]  # keep the CV grid small: this test is about stage 7
-    tiny_config["generators"] = {"g1": tiny_config["generators"]["g1"]}
-    run_snakemake(tmp_path, tiny_config)
-    run_snakemake(tmp_path, tiny_config, "--report", "report.zip")
-    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
-        packed = "\n".join(archive.namelist())
-    for name in ("mobile.csv", "latency.csv", "verdict.json", "report.html", "index.html"):
-        assert name in packed
-    for dataset in ("tiny", "other"):
-        results = tmp_path / "results" / dataset
-        table = pd.read_csv(results / "tables" / "mobile.csv")
-        assert set(table.variant) == {"keras", "float32", "int8"}
-        holdout = table[table.subset == "holdout"]
-        assert len(holdout) == 3 * 4  # variants × (computer, gallery, camera 0, camera 1)
-        keras_computer = holdout[(holdout.variant == "keras") & (holdout.path == "computer")]
-        assert keras_computer.drop_vs_computer.iloc[0] == 0
-        assert set(pd.read_csv(results / "tables" / "latency.csv").variant) == {"float32", "int8"}
-        verdict = json.loads((results / "verdict.json").read_text())
-        assert set(verdict["camera_by_severity"]["float32"]) == {"0", "1"}
-        parser = TableCollector()
-        parser.feed((results / "report.html").read_text())
-        assert {"mobile", "camera_drop", "latency", "export", "time", "verdict"} <= set(
-            parser.tables
-        )
-    assert "tiny/report.html" in (tmp_path / "results" / "index.html").read_text()
-    # editing one severity level reruns that level's emulation and what reads it, nothing else
-    tiny_config["mobile"]["camera_levels"][1]["noise"] = 8
-    jobs = planned_jobs(tmp_path, tiny_config)
-    rules = sorted(rule for rule, _ in jobs)
-    assert rules.count("mobile_camera_inputs") == 2  # severity 1 of both datasets
-    assert {w.get("severity") for r, w in jobs if r == "mobile_camera_inputs"} == {"1"}
-    assert not {
-        "train_cv",
-        "train_final",
-        "convert",
-        "mobile_latency",
-        "mobile_reference_inputs",
-    } & set(rules)
