@@ -1,8 +1,6 @@
-"""Faults: killed jobs, jobs out of resources, interrupted writes, tampered intermediate files.
+"""Faults without Snakemake: interrupted writes, tampered intermediate files, failed cells.
 
-The end-to-end tests (slow) share one uninterrupted reference run of a tiny grid; the
-interrupted and failing runs must end with the same accuracies (same seeds, one thread
-per job, so TensorFlow on the CPU repeats itself exactly).
+Killed jobs and jobs out of memory in real Snakemake runs: tests/workflow/test_faults_run.py.
 """
 
 from __future__ import annotations

@@ -3,41 +3,20 @@
 from __future__ import annotations
 
 import copy
-import os
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PHONE_TESTS_AND_REPORT, TINY_CONFIG, planned_jobs, run_snakemake
+from conftest import PHONE_TESTS_AND_REPORT, planned_jobs
 
 from mobileclf.export.convert import VARIANT_INFO, VARIANTS
 
 
-def _export_config() -> dict:
-    config = copy.deepcopy(TINY_CONFIG)
-    config["datasets"]["tiny"]["demo_per_class"] = 20  # 12 leaves a fold's val part empty
-    config["resize"]["sizes"] = [16]
-    config["generators"] = {"g3": config["generators"]["g3"]}
-    config["export"] = {
-        "metadata": {
-            "name": "Tiny",
-            "version": "v1",
-            "author": "T",
-            "license": "MIT",
-            "description": "test",
-        }
-    }
-    return config
-
-
 @pytest.mark.slow
-def test_workflow_exports_verified_bundle(tmp_path, monkeypatch):
-    # the rules run `python`: make it this interpreter's environment
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    config = _export_config()
-    run_snakemake(tmp_path, config)
-    results = tmp_path / "results" / "tiny"
+def test_workflow_exports_verified_bundle(finished_run):
+    """The export stage of the session's finished run (the tiny config names the bundle's
+    metadata in its export section); the rerun contract checked by dry runs against it."""
+    workdir, config = finished_run
+    results = workdir / "results" / "tiny"
     table = pd.read_csv(results / "tables" / "export.csv")
     assert list(table.columns[:8]) == [
         "variant",
@@ -76,10 +55,10 @@ def test_workflow_exports_verified_bundle(tmp_path, monkeypatch):
     changed = copy.deepcopy(config)
     changed["export"]["metadata"]["version"] = "v2"
     # (the phone tests and the report downstream of the deploy files rerun too)
-    rules = {rule for rule, _ in planned_jobs(tmp_path, changed)} - {"all"}
+    rules = {rule for rule, _ in planned_jobs(workdir, changed)} - {"all"}
     assert sorted(rules - PHONE_TESTS_AND_REPORT) == ["add_metadata", "model_card", "verify_export"]
     assert "mobile_predict" in rules and "mobile_reference_inputs" not in rules
     tolerance = copy.deepcopy(config)
     tolerance["export"]["tolerance"] = 0.001
-    rules = {rule for rule, _ in planned_jobs(tmp_path, tolerance)} - {"all"}
+    rules = {rule for rule, _ in planned_jobs(workdir, tolerance)} - {"all"}
     assert sorted(rules - PHONE_TESTS_AND_REPORT) == ["model_card", "verify_export"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
-from conftest import REPO, SNAKEMAKE, TINY_CONFIG, planned_jobs, run_snakemake, write_config
+from conftest import TINY_CONFIG, planned_jobs, run_snakemake, snakemake_command, write_config
 
 FAULT_CONFIG = {
     **TINY_CONFIG,
@@ -28,23 +28,33 @@ FAULT_CONFIG = {
 }
 
 
-ACCURACY_COLUMNS = [
+# every run targets the selection: nothing past it is asserted here
+TARGET = "results/tiny/selection.json"
+# the numbers a repeated run must reproduce exactly (loss as well: accuracy moves in steps
+# of 0.1 on these ~10 test images and could hide a different training)
+RESULT_COLUMNS = [
     "arch",
     "generator",
     "size",
     "fold",
     "status",
     "accuracy",
+    "loss",
     "n_test",
     "epochs_run",
 ]
+
+
+def assert_same_results(runs: pd.DataFrame, reference: pd.DataFrame) -> None:
+    """The same rows with bit-identical accuracies and losses (as the SLURM test demands)."""
+    pd.testing.assert_frame_equal(runs[RESULT_COLUMNS], reference[RESULT_COLUMNS], check_exact=True)
 
 
 def train_jobs(workdir: Path, config: dict) -> list[tuple[str, str]]:
     """(size, fold) of the planned one-fold jobs; (size, "all") of all-folds jobs."""
     return sorted(
         (w["size"], w.get("fold", "all"))
-        for rule, w in planned_jobs(workdir, config)
+        for rule, w in planned_jobs(workdir, config, TARGET)
         if rule in ("train_cv", "train_cv_folds")
     )
 
@@ -57,7 +67,7 @@ def cv_runs(workdir: Path) -> pd.DataFrame:
 def reference(tmp_path_factory) -> pd.DataFrame:
     """cv_runs.csv of an uninterrupted run of FAULT_CONFIG."""
     workdir = tmp_path_factory.mktemp("reference")
-    run_snakemake(workdir, FAULT_CONFIG)
+    run_snakemake(workdir, FAULT_CONFIG, TARGET)
     return cv_runs(workdir)
 
 
@@ -78,18 +88,7 @@ def training_process(snakemake: subprocess.Popen, log: Path) -> psutil.Process |
 @pytest.mark.slow
 def test_kill_9_of_a_training_job_reruns_only_that_job(tmp_path, reference):
     configfile = write_config(tmp_path, FAULT_CONFIG)
-    command = [
-        SNAKEMAKE,
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(tmp_path),
-        "--configfile",
-        str(configfile),
-        "--cores",
-        "2",
-        "--keep-going",
-    ]
+    command = snakemake_command(tmp_path, configfile, TARGET, options=["--keep-going"])
     snakemake = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
     )
@@ -114,8 +113,8 @@ def test_kill_9_of_a_training_job_reruns_only_that_job(tmp_path, reference):
     assert len(list((tmp_path / "results" / "tiny" / "cv").rglob("metrics.json"))) == 3
     # the next run redoes exactly the killed job (Snakemake removed its outputs on failure)
     assert train_jobs(tmp_path, FAULT_CONFIG) == [(size, fold)]
-    run_snakemake(tmp_path, FAULT_CONFIG)
-    pd.testing.assert_frame_equal(cv_runs(tmp_path)[ACCURACY_COLUMNS], reference[ACCURACY_COLUMNS])
+    run_snakemake(tmp_path, FAULT_CONFIG, TARGET)
+    assert_same_results(cv_runs(tmp_path), reference)
 
 
 FAIL_HOOK = """
@@ -161,7 +160,8 @@ def test_job_out_of_memory_is_marked_in_the_tables_and_retried_next_run(
         textwrap.dedent(FAIL_HOOK.format(size=24, fold=1, seed=FAULT_CONFIG["seed"]))
     )
     monkeypatch.setenv("PYTHONPATH", str(hooks))
-    result = run_snakemake(tmp_path, FAULT_CONFIG)  # the run completes: the failure is recorded
+    # the run completes: the failure is recorded
+    result = run_snakemake(tmp_path, FAULT_CONFIG, TARGET)
     runs = cv_runs(tmp_path)
     failed = runs[runs.status != "ok"]
     assert failed[["size", "fold", "status"]].values.tolist() == [[24, 1, "failed"]]
@@ -177,8 +177,8 @@ def test_job_out_of_memory_is_marked_in_the_tables_and_retried_next_run(
     # next run (memory available again): exactly the failed job reruns, then nothing
     monkeypatch.delenv("PYTHONPATH")
     assert train_jobs(tmp_path, FAULT_CONFIG) == [("24", "1")]
-    run_snakemake(tmp_path, FAULT_CONFIG)
-    pd.testing.assert_frame_equal(cv_runs(tmp_path)[ACCURACY_COLUMNS], reference[ACCURACY_COLUMNS])
+    run_snakemake(tmp_path, FAULT_CONFIG, TARGET)
+    assert_same_results(cv_runs(tmp_path), reference)
     assert train_jobs(tmp_path, FAULT_CONFIG) == []
     # a user's mistake is not recorded as a failure: the job stops the run with the message
     config = {
@@ -206,7 +206,7 @@ def test_out_of_memory_in_an_all_folds_job_fails_only_that_fold(tmp_path, refere
     (hooks / "sitecustomize.py").write_text(textwrap.dedent(hook))
     monkeypatch.setenv("PYTHONPATH", str(hooks))
     assert train_jobs(tmp_path, config) == [("16", "all"), ("24", "all")]
-    run_snakemake(tmp_path, config)
+    run_snakemake(tmp_path, config, TARGET)
     runs = cv_runs(tmp_path).set_index(["size", "fold"])
     assert runs.status.to_dict() == {
         (16, 0): "ok",
@@ -216,6 +216,6 @@ def test_out_of_memory_in_an_all_folds_job_fails_only_that_fold(tmp_path, refere
     }
     monkeypatch.delenv("PYTHONPATH")
     assert train_jobs(tmp_path, config) == [("24", "all")]
-    run_snakemake(tmp_path, config)
-    pd.testing.assert_frame_equal(cv_runs(tmp_path)[ACCURACY_COLUMNS], reference[ACCURACY_COLUMNS])
+    run_snakemake(tmp_path, config, TARGET)
+    assert_same_results(cv_runs(tmp_path), reference)
     assert train_jobs(tmp_path, config) == []
