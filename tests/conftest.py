@@ -33,6 +33,16 @@ TINY_CONFIG_FILE = REPO / ".test" / "config" / "config.yaml"
 TINY_CONFIG = yaml.safe_load(TINY_CONFIG_FILE.read_text())
 
 
+def one_job_per_cell(config: dict) -> dict:
+    """``config`` with every cell's folds trained by one job (train_cv_folds): one
+    TensorFlow start-up per cell instead of one per fold, the same numbers (see
+    tests/workflow/test_pipeline.py, test_all_folds_jobs_give_the_numbers_of_one_fold_jobs).
+    For runs whose tests are not about one-fold jobs; the tiny config itself keeps one job
+    per fold for the fault, rerun and SLURM tests."""
+    config["training"]["batch_folds_below"] = 10_000
+    return config
+
+
 @pytest.fixture
 def tiny_config() -> dict:
     """A fresh copy of the tiny config (tests may change it freely)."""

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import run_snakemake
+from conftest import one_job_per_cell, run_snakemake
 from helpers import add_images
 
 from mobileclf.data.split import read_table
@@ -38,6 +38,7 @@ def test_messy_folder_with_unicode_and_spaces_runs_end_to_end(tmp_path, tiny_con
     config["resize"]["sizes"] = [16]
     config["generators"] = {"g1": config["generators"]["g1"]}
     config["training"]["epochs"] = 1
+    one_job_per_cell(config)
     run_snakemake(tmp_path, config, "results/messy/selection.json")  # nothing past it is asserted
     results = tmp_path / "results" / "messy"
     assert (results / "labels.txt").read_text(encoding="utf-8") == "covid 19 ü\nnon covid\n"

@@ -7,7 +7,7 @@ import zipfile
 
 import pandas as pd
 import pytest
-from conftest import planned_jobs, run_snakemake
+from conftest import one_job_per_cell, planned_jobs, run_snakemake
 from helpers import TableCollector
 
 
@@ -32,6 +32,7 @@ def test_workflow_runs_mobile_stage_and_reruns_one_severity(tmp_path, tiny_confi
     tiny_config["datasets"]["other"] = dict(tiny_config["datasets"]["tiny"])
     tiny_config["resize"]["sizes"] = [16]  # keep the CV grid small: this test is about stage 7
     tiny_config["generators"] = {"g1": tiny_config["generators"]["g1"]}
+    one_job_per_cell(tiny_config)
     run_snakemake(tmp_path, tiny_config)
     run_snakemake(tmp_path, tiny_config, "--report", "report.zip")
     with zipfile.ZipFile(tmp_path / "report.zip") as archive:
@@ -82,6 +83,7 @@ def test_workflow_runs_mobile_stage_and_reruns_one_severity(tmp_path, tiny_confi
     assert {w.get("severity") for r, w in jobs if r == "mobile_camera_inputs"} == {"1"}
     assert not {
         "train_cv",
+        "train_cv_folds",
         "train_final",
         "convert",
         "mobile_latency",

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import AFTER_REDUCTION, TINY_CONFIG, planned_jobs, run_snakemake
+from conftest import AFTER_REDUCTION, TINY_CONFIG, one_job_per_cell, planned_jobs, run_snakemake
 
 from mobileclf.reduce.grid import (
     grid_cells,
@@ -22,6 +22,7 @@ def _reduction_config() -> dict:
     config["resize"]["sizes"] = [16]
     config["generators"] = {"g3": config["generators"]["g3"]}
     config["training"]["epochs"] = 1
+    one_job_per_cell(config)
     # the selected model itself (4 filters, 8 neurons) is one of the 2 x 3 cells
     config["reduction"] = {"filters": [2, 4], "neurons": [3, 5, 8], "block_size": 4}
     return config
@@ -65,7 +66,7 @@ def test_reduction_stage_end_to_end_and_rerun_contract(tmp_path):
     assert reduction["layers"] == with_reduction(layers, reduction["filters"], reduction["neurons"])
     assert reduction["bytes_after"] == int(chosen.tflite_bytes)
     # the selected model is cell (4, 8): its size and its accuracy on the same folds and
-    # seeds reproduce the CV grid's train_cv jobs
+    # seeds reproduce the CV grid's training jobs
     selected = table[(table.filters == 4) & (table.neurons == 8)].iloc[0]
     assert reduction["bytes_before"] == selected.tflite_bytes
     assert reduction["n_params_before"] == selected.n_params
@@ -92,5 +93,5 @@ def test_reduction_stage_end_to_end_and_rerun_contract(tmp_path):
     # the switch: disabled, the stage is not in the DAG at all
     config["reduction"]["enabled"] = False
     rules = {rule for rule, _ in planned_jobs(tmp_path, config, "--forceall")}
-    assert "train_cv" in rules
+    assert "train_cv_folds" in rules  # one job per cell (one_job_per_cell)
     assert not rules & {"reduction_block", "reduction_summary"}
