@@ -1,10 +1,14 @@
-"""Backbone grids through Snakemake: the DAG's batch-size axis and ImageNet fetch, a real grid."""
+"""Backbones at full cost: every backbone's int8 conversion, and grids through Snakemake
+(the DAG's batch-size axis and ImageNet fetch, a real grid)."""
 
 import json
 
 import pandas as pd
 import pytest
+from backbone_checks import QUICK, check_trains_and_runs_as_int8_tflite
 from conftest import planned_jobs, run_snakemake
+
+from mobileclf.train.backbones import BACKBONES
 
 
 def _backbone_config(tiny_config: dict) -> dict:
@@ -62,3 +66,11 @@ def test_backbone_grid_with_batch_axis_and_selection_metric(tmp_path, tiny_confi
     config["architectures"]["mnv3s"]["batch_sizes"] = [4, 8, 16]
     jobs = planned_jobs(tmp_path, config)
     assert {w.get("arch") for rule, w in jobs if rule == "train_cv"} == {"mnv3s_b16"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [name for name in BACKBONES if name != QUICK])
+def test_every_backbone_trains_and_runs_as_int8_tflite(name):
+    """As tests/unit's quick backbone: each other backbone through the export stage's own
+    conversion and verification code (float32 within tolerance, int8 with uint8 I/O)."""
+    check_trains_and_runs_as_int8_tflite(name)
