@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,18 +105,13 @@ def planned_jobs(workdir: Path, config: dict, *extra: str) -> list[tuple[str, di
     return jobs
 
 
-def copy_run(source: Path, target: Path) -> Path:
-    """A private copy of a finished run that a test may change. copy2 keeps the mtimes
-    Snakemake judges staleness by; symlinks stay links."""
-    shutil.copytree(source, target, symlinks=True, copy_function=shutil.copy2, dirs_exist_ok=True)
-    return target
-
-
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory) -> tuple[Path, dict]:
     """ONE real run of the whole pipeline with the tiny config (CV grid, selection, final
-    model, export, phone tests, report), shared by every workflow test that only reads its
-    outputs or dry-runs against it. Tests that change files use copy_run first."""
+    model, export, phone tests, report), shared by the workflow tests that only read its
+    outputs or dry-run against it (a dry run writes only config.yaml and .snakemake/).
+    A test that must change its files copies it first: shutil.copytree(symlinks=True,
+    copy_function=shutil.copy2), keeping the mtimes Snakemake judges staleness by."""
     workdir = tmp_path_factory.mktemp("tiny_run")
     run_snakemake(workdir, TINY_CONFIG)
     return workdir, TINY_CONFIG
