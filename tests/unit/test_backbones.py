@@ -1,5 +1,6 @@
 """Transfer-learning backbones: preprocessing inside the model, weights handling with clear
-errors, two-phase fine-tuning, int8 TFLite conversion, and the grid on a tiny config.
+errors, two-phase fine-tuning, the quick backbone's int8 TFLite conversion (the others and
+the grid through Snakemake: tests/workflow/test_backbones_run.py).
 
 All on the CPU with ``weights: none`` (or a local file made here): ImageNet weights cannot
 be downloaded on the CI machines. Inputs are 32 px, the smallest every backbone accepts.

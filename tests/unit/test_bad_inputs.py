@@ -1,8 +1,8 @@
 """Messy data folders and bad configs: every case gets a clear answer naming the file or key.
 
-Fast unit tests on ingest()/make_splits()/load_rgb()/config_problems(); one dry run and one
-real Snakemake run (slow) take a messy folder with non-ASCII and space-containing names
-through the whole workflow.
+Fast unit tests on ingest()/make_splits()/load_rgb()/config_problems(); the dry run and the
+real Snakemake run of a messy folder with non-ASCII and space-containing names are in
+tests/workflow/test_bad_inputs_run.py.
 """
 
 from __future__ import annotations

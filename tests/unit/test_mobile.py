@@ -1,4 +1,5 @@
-"""Mobile emulation (gallery and live camera), latency, verdict and the report."""
+"""Mobile emulation (gallery and live camera), latency, verdict and the report (the stage in
+the workflow: tests/workflow/test_mobile_run.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Parameter reduction: grid planning, the choice rule, block training, the workflow stage."""
+"""Parameter reduction: grid planning, the choice rule, block training (the workflow stage:
+tests/workflow/test_reduction_run.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Resource estimates: parameter counts match Keras, requests grow where the cost grows,
-every rule declares them, and `training.gpu` makes training jobs take a GPU slot."""
+the profiles comment every entry (as Snakemake plans them: tests/workflow/test_resources_run.py)."""
 
 import re
 

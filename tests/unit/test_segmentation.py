@@ -1,5 +1,6 @@
-"""LAB + K-means segmentation (seed 004): the mask isolates an object, the stage is cached
-per dataset and resize reads its output."""
+"""LAB + K-means segmentation (seed 004): the mask isolates an object, large images are
+segmented at work size, the mobile paths segment like the app (the stage in the workflow:
+tests/workflow/test_segmentation_run.py)."""
 
 import numpy as np
 import pytest

@@ -118,8 +118,8 @@ def test_kill_9_of_a_training_job_reruns_only_that_job(tmp_path, reference):
 
 
 FAIL_HOOK = """
-# Injected by tests/test_faults.py: the train_cv job for size {size}, fold {fold} runs out of
-# memory, deterministically, as a too large image size would on a small machine.
+# Injected by tests/workflow/test_faults_run.py: the train_cv job for size {size}, fold {fold}
+# runs out of memory, deterministically, as a too large image size would on a small machine.
 import importlib.abc, importlib.util, sys
 
 class _Hook(importlib.abc.MetaPathFinder):
