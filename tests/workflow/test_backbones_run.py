@@ -2,6 +2,8 @@
 (the DAG's batch-size axis and ImageNet fetch, a real grid)."""
 
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 
 import pandas as pd
 import pytest
@@ -68,9 +70,25 @@ def test_backbone_grid_with_batch_axis_and_selection_metric(tmp_path, tiny_confi
     assert {w.get("arch") for rule, w in jobs if rule == "train_cv"} == {"mnv3s_b16"}
 
 
+SLOW_BACKBONES = [name for name in BACKBONES if name != QUICK]
+
+
+@pytest.fixture(scope="module")
+def backbone_checks():
+    """The slow backbones' checks, started together on two worker processes (one per core:
+    each int8 conversion is single-threaded and takes minutes); every test waits for its
+    own. The same code as tests/unit's quick backbone, in fresh interpreters (spawn)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+        yield {
+            name: pool.submit(check_trains_and_runs_as_int8_tflite, name) for name in SLOW_BACKBONES
+        }
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [name for name in BACKBONES if name != QUICK])
-def test_every_backbone_trains_and_runs_as_int8_tflite(name):
+@pytest.mark.parametrize("name", SLOW_BACKBONES)
+def test_every_backbone_trains_and_runs_as_int8_tflite(name, backbone_checks):
     """As tests/unit's quick backbone: each other backbone through the export stage's own
-    conversion and verification code (float32 within tolerance, int8 with uint8 I/O)."""
-    check_trains_and_runs_as_int8_tflite(name)
+    conversion and verification code (float32 within tolerance, int8 with uint8 I/O); a
+    failed check re-raises here with its message."""
+    backbone_checks[name].result()
