@@ -8,7 +8,7 @@ from concurrent.futures import ProcessPoolExecutor
 import pandas as pd
 import pytest
 from backbone_checks import QUICK, check_trains_and_runs_as_int8_tflite
-from conftest import planned_jobs, run_snakemake
+from conftest import one_job_per_cell, planned_jobs, run_snakemake
 
 from mobileclf.train.backbones import BACKBONES
 
@@ -43,7 +43,7 @@ def test_dag_batch_sizes_and_imagenet_fetch(tmp_path, tiny_config):
 
 @pytest.mark.slow
 def test_backbone_grid_with_batch_axis_and_selection_metric(tmp_path, tiny_config):
-    config = _backbone_config(tiny_config)
+    config = one_job_per_cell(_backbone_config(tiny_config))
     run_snakemake(tmp_path, config, "results/tiny/selection.json")  # nothing past it is asserted
     results = tmp_path / "results" / "tiny"
     metrics = json.loads((results / "cv/mnv3s_b4/g1/32/fold0/metrics.json").read_text())
@@ -67,7 +67,7 @@ def test_backbone_grid_with_batch_axis_and_selection_metric(tmp_path, tiny_confi
     # rerun contract: a new batch size trains only its own jobs
     config["architectures"]["mnv3s"]["batch_sizes"] = [4, 8, 16]
     jobs = planned_jobs(tmp_path, config)
-    assert {w.get("arch") for rule, w in jobs if rule == "train_cv"} == {"mnv3s_b16"}
+    assert {w.get("arch") for rule, w in jobs if rule == "train_cv_folds"} == {"mnv3s_b16"}
 
 
 SLOW_BACKBONES = [name for name in BACKBONES if name != QUICK]
