@@ -79,10 +79,13 @@ def backbone_checks():
     each int8 conversion is single-threaded and takes minutes); every test waits for its
     own. The same code as tests/unit's quick backbone, in fresh interpreters (spawn)."""
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=context)
+    try:
         yield {
             name: pool.submit(check_trains_and_runs_as_int8_tflite, name) for name in SLOW_BACKBONES
         }
+    finally:  # interrupted: drop the checks not started yet
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.mark.slow
