@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import yaml
+from snakemake_cli import BIN, REPO, SNAKEMAKE, snakemake_command, snakemake_env
 
-REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
-SNAKEMAKE = str(BIN / "snakemake")
+__all__ = ["BIN", "REPO", "SNAKEMAKE", "load_average", "snakemake_command", "snakemake_env"]
 
 
 def load_average() -> str:
@@ -20,30 +19,14 @@ def load_average() -> str:
     return f"load average {one:.2f} {five:.2f} {fifteen:.2f} ({os.cpu_count()} CPUs)"
 
 
-def snakemake_env() -> dict:
-    """The workflow's rules call ``python``: put this interpreter's environment first."""
-    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-
-
 def run_snakemake(workdir: Path, config: dict, cores: int, *targets: str) -> None:
     """Run the project's workflow in ``workdir`` with ``config`` (written beside it)."""
     workdir.mkdir(parents=True, exist_ok=True)
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [  # targets first: --quiet takes any number of values and would eat them
-        SNAKEMAKE,
-        *targets,
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--cores",
-        str(cores),
-        "--quiet",
-        "rules",
-    ]
+    command = snakemake_command(
+        workdir, configfile, *targets, cores=cores, options=("--quiet", "rules")
+    )
     result = subprocess.run(
         command, cwd=workdir, env=snakemake_env(), capture_output=True, text=True
     )

@@ -39,7 +39,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, SNAKEMAKE, load_average, snakemake_env
+from common import REPO, SNAKEMAKE, load_average, snakemake_command, snakemake_env
 
 
 def grid_config(args) -> dict:
@@ -86,20 +86,14 @@ def run_pipeline(config: dict, workdir: Path, cores: int) -> float:
     """Whole workflow through Snakemake; returns wall seconds."""
     configfile = workdir / "config.yaml"
     configfile.write_text(yaml.safe_dump(config, sort_keys=False))
-    command = [
-        SNAKEMAKE,
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--cores",
-        str(cores),
+    command = snakemake_command(
+        workdir,
+        configfile,
         # the CV grid and its selection: what the published procedure's Step 3 produces
         "results/bench/tables/cv_summary.csv",
         "results/bench/selection.json",
-    ]
+        cores=cores,
+    )
     started = time.perf_counter()
     done = subprocess.run(command, cwd=workdir, env=snakemake_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - started

@@ -26,9 +26,7 @@ import time
 from pathlib import Path
 
 import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+from snakemake_cli import REPO, snakemake_command
 
 
 def _children_cpu() -> float:
@@ -41,18 +39,7 @@ def snakemake(workdir: Path, configfile: Path, *extra: str) -> tuple[str, str]:
 
     CPU seconds are given because wall time on a shared machine mostly measures the load.
     """
-    command = [
-        SNAKEMAKE,
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--cores",
-        "2",
-        *extra,
-    ]
+    command = snakemake_command(workdir, configfile, options=extra)
     started, cpu = time.perf_counter(), _children_cpu()
     result = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
     seconds = f"{time.perf_counter() - started:6.1f} s wall ({_children_cpu() - cpu:5.1f} s CPU)"

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 from PIL import Image
+from snakemake_cli import snakemake_command, snakemake_env
 
 # copies for --images: each original gets at most one copy per transform
 TRANSFORMS = (
@@ -41,8 +42,6 @@ TRANSFORMS = (
 )
 COPY_GROUP_PATTERN = r"^(.*?)(?:--copy\d+)?\.[^.]+$"
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 
 MODEL1 = [
     {"type": "conv", "filters": 32, "kernel": 3},
@@ -115,18 +114,11 @@ def config_for(args, data: Path) -> dict:
     }
 
 
-def snakemake(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [
-        SNAKEMAKE,
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(workdir / "config.yaml"),
-        *extra,
-    ]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+def snakemake(workdir: Path, cores: int, target: str, *options: str) -> subprocess.CompletedProcess:
+    command = snakemake_command(
+        workdir, workdir / "config.yaml", target, cores=cores, options=options
+    )
+    env = snakemake_env()
     result = subprocess.run(command, capture_output=True, text=True, cwd=workdir, env=env)
     if result.returncode:
         sys.exit(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -159,20 +151,19 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     data = with_copies(Path(args.data).resolve(), workdir / "data", args.images)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config_for(args, data), sort_keys=False))
-    cores = ["--cores", str(args.cores)]
     started = time.perf_counter()
-    snakemake(workdir, *cores, "results/bench/selection.json")
+    snakemake(workdir, args.cores, "results/bench/selection.json")
     print(f"CV grid up to selection.json: {time.perf_counter() - started:.0f} s (not counted)")
 
     started = time.perf_counter()
-    dry = snakemake(workdir, "-n", *cores, "results/bench/reduction.json")
+    dry = snakemake(workdir, args.cores, "results/bench/reduction.json", "-n")
     blocks = dry.stdout.count("rule reduction_block:")
     print(
         f"dry run of the reduction DAG: {time.perf_counter() - started:.1f} s, {blocks} block jobs"
     )
 
     started = time.perf_counter()
-    snakemake(workdir, *cores, "results/bench/reduction.json")
+    snakemake(workdir, args.cores, "results/bench/reduction.json")
     wall = time.perf_counter() - started
     result = json.loads((workdir / "results/bench/reduction.json").read_text())
     images = len((workdir / "results/bench/splits.csv").read_text().splitlines()) - 1

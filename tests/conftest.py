@@ -1,4 +1,9 @@
-"""Shared fixtures: the repository paths, a tiny workflow config and a Snakemake runner."""
+"""Shared by both lanes (tests/unit, tests/workflow): the repository paths, the tiny test
+config (.test/config/config.yaml), the one Snakemake runner and the session's finished run.
+
+It stays at the tests root: it puts scripts/ (the mobileclf library) and bench/ (the
+Snakemake command line, bench/snakemake_cli.py) on sys.path for every test file.
+"""
 
 from __future__ import annotations
 
@@ -13,47 +18,28 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+sys.path.append(str(REPO / "bench"))
+from snakemake_cli import SNAKEMAKE, snakemake_command  # noqa: E402
+
+__all__ = ["SNAKEMAKE", "snakemake_command"]
 SHARED_CT = REPO.parent / "shared" / "datasets" / "sarscov2-ct-mini"
 # rules call `python`: the one running the tests (the venv's), even when pytest was started
 # as .venv/bin/python -m pytest without the venv on PATH
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
-TINY_CONFIG = {
-    "datasets": {"tiny": {"demo": True, "demo_per_class": 12, "positive_class": "lesion"}},
-    "seed": 3,
-    "split": {"folds": 2, "holdout_fraction": 0.15, "val_fraction": 0.1},
-    "resize": {"sizes": [16, 24]},
-    "generators": {
-        "g1": {"rescale": 1 / 255},
-        "g3": {
-            "rescale": 1 / 255,
-            "horizontal_flip": True,
-            "rotation_range": 20,
-            "featurewise_center": True,
-            "featurewise_std_normalization": True,
-        },
-    },
-    "architectures": {
-        "tiny": {
-            "layers": [
-                {"type": "conv", "filters": 4},
-                {"type": "maxpool"},
-                {"type": "flatten"},
-                {"type": "dense", "units": 8},
-            ]
-        }
-    },
-    "training": {
-        "epochs": 2,
-        "batch_size": 8,
-        "optimizer": "adam",
-        "learning_rate": 0.003,
-        # one job per fold (train_cv), which the fault, rerun and SLURM tests are about;
-        # tests of all-folds jobs (train_cv_folds, the default below 150 px) set it
-        "batch_folds_below": 0,
-    },
-}
+TINY_CONFIG_FILE = REPO / ".test" / "config" / "config.yaml"
+# Read-only: tests that change the config take a deep copy (fixture tiny_config).
+TINY_CONFIG = yaml.safe_load(TINY_CONFIG_FILE.read_text())
+
+
+def one_job_per_cell(config: dict) -> dict:
+    """``config`` with every cell's folds trained by one job (train_cv_folds): one
+    TensorFlow start-up per cell instead of one per fold, the same numbers (see
+    tests/workflow/test_pipeline.py, test_all_folds_jobs_give_the_numbers_of_one_fold_jobs).
+    For runs whose tests are not about one-fold jobs; the tiny config itself keeps one job
+    per fold for the fault, rerun and SLURM tests."""
+    config["training"]["batch_folds_below"] = 10_000
+    return config
 
 
 @pytest.fixture
@@ -91,20 +77,11 @@ def write_config(workdir: Path, config: dict, name: str = "config.yaml") -> Path
 def run_snakemake(
     workdir: Path, config: dict, *extra: str, check: bool = True, timeout: float | None = None
 ) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in ``workdir`` with ``config``; return the process."""
+    """Run the repository's workflow in ``workdir`` with ``config`` on 2 cores; return the
+    process. ``extra``: targets and Snakemake flags, targets before any flag taking several
+    values (the command line is built by bench/snakemake_cli.py, the one place for it)."""
     configfile = write_config(workdir, config)
-    command = [
-        SNAKEMAKE,
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--cores",
-        "2",
-        *extra,
-    ]
+    command = snakemake_command(workdir, configfile, options=extra)
     result = subprocess.run(command, capture_output=True, text=True, cwd=workdir, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(
@@ -126,3 +103,15 @@ def planned_jobs(workdir: Path, config: dict, *extra: str) -> list[tuple[str, di
             pairs = stripped.removeprefix("wildcards:").split(",")
             jobs[-1][1].update(p.strip().split("=", 1) for p in pairs)
     return jobs
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> tuple[Path, dict]:
+    """ONE real run of the whole pipeline with the tiny config (CV grid, selection, final
+    model, export, phone tests, report), shared by the workflow tests that only read its
+    outputs or dry-run against it (a dry run writes only config.yaml and .snakemake/).
+    A test that must change its files copies it first: shutil.copytree(symlinks=True,
+    copy_function=shutil.copy2), keeping the mtimes Snakemake judges staleness by."""
+    workdir = tmp_path_factory.mktemp("tiny_run")
+    run_snakemake(workdir, TINY_CONFIG)
+    return workdir, TINY_CONFIG

@@ -2,8 +2,11 @@
 config through `--profile profiles/slurm`, every job through sbatch, results equal to a
 local run's, and a failing job that fails the run with its log shown.
 
-Needs root and apt (the start script apt-installs slurm-wlm and munge); skipped with the
-reason otherwise. The daemons are stopped at the end whatever happens.
+Where it runs: wherever ../shared/slurm/start-local-slurm.sh sits beside the repository
+and the tests run as root with apt-get (the start script apt-installs slurm-wlm and munge):
+the project's machine, and `.ci/run` on a clone placed there. Anywhere else (a clean clone
+without ../shared) it is skipped, and the skip line says which of the three is missing.
+The daemons are stopped at the end whatever happens.
 """
 
 from __future__ import annotations
@@ -43,11 +46,14 @@ SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 
 def _why_no_slurm() -> str | None:
     if not (SLURM_SCRIPTS / "start-local-slurm.sh").exists():
-        return f"no {SLURM_SCRIPTS}/start-local-slurm.sh"
+        return (
+            f"no {SLURM_SCRIPTS / 'start-local-slurm.sh'}: the one-node SLURM scripts live "
+            "beside the repository in ../shared/slurm (on the project's machine), not in it"
+        )
     if os.geteuid() != 0:
-        return "starting a local SLURM needs root (apt-get install, daemons)"
+        return "starting the local SLURM needs root (apt-get install slurm-wlm munge, daemons)"
     if shutil.which("apt-get") is None:
-        return "starting a local SLURM needs apt-get (Debian/Ubuntu)"
+        return "starting the local SLURM needs apt-get (Debian/Ubuntu) to install slurm-wlm"
     return None
 
 

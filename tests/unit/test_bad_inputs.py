@@ -1,8 +1,8 @@
 """Messy data folders and bad configs: every case gets a clear answer naming the file or key.
 
-Fast unit tests on ingest()/make_splits()/load_rgb()/config_problems(); one dry run and one
-real Snakemake run (slow) take a messy folder with non-ASCII and space-containing names
-through the whole workflow.
+Fast unit tests on ingest()/make_splits()/load_rgb()/config_problems(); the dry run and the
+real Snakemake run of a messy folder with non-ASCII and space-containing names are in
+tests/workflow/test_bad_inputs_run.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, run_snakemake
+from conftest import REPO
+from helpers import add_images, noise
 from PIL import Image
 
 from mobileclf.data.images import load_rgb
@@ -28,21 +29,6 @@ from mobileclf.workflow.config import config_problems, load_schema
 
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
 OPTIONS = IngestOptions()
-
-
-def noise(seed: int, side: int = 12) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 255, (side, side, 3), dtype=np.uint8)
-
-
-def add_images(folder: Path, count: int, seed: int, suffix: str = ".png") -> list[Path]:
-    """``count`` distinct noise images (distinct pixels: no duplicate rejects)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(count):
-        path = folder / f"img{i:03d}{suffix}"
-        Image.fromarray(noise(seed * 1000 + i)).save(path)
-        paths.append(path)
-    return paths
 
 
 def two_class_root(tmp_path: Path, per_class: int = 6) -> Path:
@@ -421,48 +407,4 @@ def test_config_mistakes_name_the_key_and_the_fix(change, expected):
     assert all(len(line) < 400 for line in problems)
 
 
-def test_config_mistake_stops_snakemake_with_a_short_message(tmp_path, tiny_config):
-    tiny_config["split"]["foldz"] = 3
-    tiny_config["resize"]["sizes"] = [4, 16]
-    result = run_snakemake(tmp_path, tiny_config, "-n", check=False)
-    assert result.returncode != 0
-    output = result.stdout + result.stderr
-    assert "split.foldz: unknown key; did you mean 'folds'?" in output
-    assert "resize.sizes[0]: 4 is too small" in output
-    assert "2 problem(s) in the configuration" in output
-    assert "$schema" not in output and len(output) < 4000  # no schema dump
-
-
 # ---------------------------------------------------------------- end to end
-
-
-@pytest.mark.slow
-def test_messy_folder_with_unicode_and_spaces_runs_end_to_end(tmp_path, tiny_config):
-    root = tmp_path / "my data" / "données CT"
-    for index, label in enumerate(["covid 19 ü", "non covid"]):
-        add_images(root / label / "patient 1", 6, index + 1, " slice é.png")
-        add_images(root / label, 5, index + 11, " ñ.jpg")
-    (root / "non covid" / ".DS_Store").write_bytes(b"\0\1")
-    (root / "non covid" / "broken.png").write_bytes(b"")
-    (root / "covid 19 ü" / "note.png").write_text("not an image")
-    config = tiny_config
-    config["datasets"] = {"messy": {"root": str(root), "positive_class": "covid 19 ü"}}
-    config["resize"]["sizes"] = [16]
-    config["generators"] = {"g1": config["generators"]["g1"]}
-    config["training"]["epochs"] = 1
-    run_snakemake(tmp_path, config)
-    results = tmp_path / "results" / "messy"
-    assert (results / "labels.txt").read_text(encoding="utf-8") == "covid 19 ü\nnon covid\n"
-    rejects = pd.read_csv(results / "tables" / "rejects.csv")
-    assert sorted(rejects.path) == [
-        "covid 19 ü/note.png",
-        "non covid/.DS_Store",
-        "non covid/broken.png",
-    ]
-    splits = read_table(results / "splits.csv")
-    assert len(splits) == 22 and splits.path.str.contains("patient 1/img000 slice é.png").any()
-    runs = pd.read_csv(results / "tables" / "cv_runs.csv")
-    assert (runs.status == "ok").all() and len(runs) == 2
-    assert runs.sensitivity.notna().all()
-    selection = json.loads((results / "selection.json").read_text())
-    assert selection["size"] == 16 and selection["n_folds"] == 2

@@ -1,18 +1,19 @@
-"""Mobile emulation (gallery and live camera), latency, verdict and the report."""
+"""Mobile emulation (gallery and live camera), latency, verdict and the report (the stage in
+the workflow: tests/workflow/test_mobile_run.py)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
-import zipfile
-from html.parser import HTMLParser
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import planned_jobs, run_snakemake
+from helpers import TableCollector
 from PIL import Image
 
 from mobileclf.mobile.camera import (
@@ -217,11 +218,29 @@ def test_tflite_variants_predict_like_keras(tiny_tflite):
     assert np.allclose(int8_probs.sum(axis=1), 1, atol=0.02)
 
 
-def test_latency_is_measured_in_a_fresh_process(tiny_tflite):
+def test_latency_is_measured_in_a_fresh_process(tiny_tflite, monkeypatch):
+    import subprocess as subprocess_module
+
     from mobileclf.mobile.latency import LatencySettings, measure
 
+    children = []
+
+    class RecordingPopen(subprocess_module.Popen):
+        """The real Popen, noting every child it starts (pid, argv) and how it ended."""
+
+        def __init__(self, args, *rest, **options):
+            super().__init__(args, *rest, **options)
+            children.append(self)
+
+    monkeypatch.setattr(subprocess_module, "Popen", RecordingPopen)
     rows = measure(tiny_tflite["float32"], LatencySettings(threads=(1, 2), warmup=2, runs=20))
     assert [r["threads"] for r in rows] == [1, 2]
+    # one new interpreter process per thread count, none of them this one, each finished
+    assert len(children) == 2
+    assert len({child.pid for child in children} | {os.getpid()}) == 3
+    for child, row in zip(children, rows, strict=True):
+        assert child.args[0] == sys.executable and child.returncode == 0
+        assert f"_measure({str(tiny_tflite['float32'])!r}, {row['threads']}," in child.args[-1]
     for row in rows:
         assert 0 < row["median_ms"] <= row["p90_ms"] < 1000
         assert row["runs"] == 20 and row["load_ms"] > 0
@@ -329,19 +348,34 @@ def test_verdict_recommends_the_smallest_passing_file():
 
 
 def test_plots_are_png_files_at_the_given_paths(tmp_path, monkeypatch):
+    from scipy import ndimage
+
     from mobileclf.mobile.tables import plot_contact_sheet, plot_robustness
 
     monkeypatch.chdir(tmp_path)
     table = mobile_table(synthetic_predictions([10, 8, 5]), ["a", "b"], 1)
     plot_robustness(table, tmp_path / "robustness.png", "title")
-    frames = {s: np.zeros((2, 32, 24, 3), np.uint8) for s in (0, 1)}
-    inputs = {s: np.zeros((2, 8, 8, 3), np.uint8) for s in (0, 1)}
-    originals = [np.zeros((16, 16, 3), np.uint8)] * 2
+    # solid colours, so every panel can be found in the picture: originals red, camera
+    # frames green, model inputs blue (2 examples x 2 severities)
+    frames = {s: np.full((2, 32, 24, 3), (0, 255, 0), np.uint8) for s in (0, 1)}
+    inputs = {s: np.full((2, 8, 8, 3), (0, 0, 255), np.uint8) for s in (0, 1)}
+    originals = [np.full((16, 16, 3), (255, 0, 0), np.uint8)] * 2
     plot_contact_sheet(originals, frames, inputs, ["a", "b"], tmp_path / "sheet.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["robustness.png", "sheet.png"]
-    for name in ("robustness.png", "sheet.png"):
-        with Image.open(tmp_path / name) as image:
-            assert image.format == "PNG" and image.size[0] > 300
+    with Image.open(tmp_path / "robustness.png") as image:
+        assert image.format == "PNG" and image.size == (770, 462)  # 7 x 4.2 in at 110 dpi
+        pixels = np.asarray(image.convert("RGB"))
+    assert (pixels.sum(axis=2) < 600).mean() > 0.01  # not blank: axes, text, curves
+    # one colour per variant (keras, float32, int8: matplotlib's first three), each drawn
+    for colour in ([0x1F, 0x77, 0xB4], [0xFF, 0x7F, 0x0E], [0x2C, 0xA0, 0x2C]):
+        assert (pixels == colour).all(axis=2).sum() > 20, colour
+    with Image.open(tmp_path / "sheet.png") as image:
+        assert image.format == "PNG" and image.size == (800, 400)  # 5 columns x 2 rows
+        pixels = np.asarray(image.convert("RGB"))
+    for colour, panels in (([255, 0, 0], 2), ([0, 255, 0], 4), ([0, 0, 255], 4)):
+        regions, _ = ndimage.label((pixels == colour).all(axis=2))
+        sizes = np.bincount(regions.ravel())[1:]
+        assert (sizes > 200).sum() == panels, (colour, sorted(sizes))
 
 
 # --- the report -----------------------------------------------------------------------
@@ -455,40 +489,6 @@ def report_results(tmp_path) -> tuple[Path, Path]:
     return results, bench
 
 
-class TableCollector(HTMLParser):
-    """Tables (by data-table key) with their rows of cell texts, and image sources."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tables: dict[str, list[list[str]]] = {}
-        self.images: list[str] = []
-        self._table: str | None = None
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "table":
-            self._table = attrs.get("data-table")
-            self.tables[self._table] = []
-        elif tag == "tr" and self._table:
-            self.tables[self._table].append([])
-        elif tag in ("td", "th") and self._table:
-            self._cell = []
-        elif tag == "img":
-            self.images.append(attrs.get("src", ""))
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self.tables[self._table][-1].append("".join(self._cell))
-            self._cell = None
-        elif tag == "table":
-            self._table = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
-
-
 EVERY_TABLE = {
     "classes",
     "rejects",
@@ -543,11 +543,14 @@ def test_wilson_interval_is_wide_for_small_tests():
     assert low == pytest.approx(0.376, abs=0.002) and high == pytest.approx(0.964, abs=0.002)
 
 
-@pytest.mark.skipif(
-    shutil.which("chromium") is None,
-    reason="Debian chromium not installed (apt-get install -y chromium)",
-)
 def test_report_renders_in_headless_chromium(report_results, tmp_path):
+    """The report as a browser draws it. .ci/run installs Debian's chromium, so under CI
+    (CI=true) a missing browser fails the test instead of skipping it."""
+    if shutil.which("chromium") is None:
+        message = "Debian chromium not installed (apt-get install -y chromium; .ci/run does it)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {message}")
+        pytest.skip(message)
     results, bench = report_results
     headline, sections = build_sections(ReportInputs.from_folder(results, "ds", bench))
     page = tmp_path / "report.html"
@@ -580,62 +583,3 @@ def test_report_renders_in_headless_chromium(report_results, tmp_path):
 
 
 # --- the workflow ---------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_workflow_runs_mobile_stage_and_reruns_one_severity(tmp_path, tiny_config):
-    tiny_config["export"] = {
-        "variants": ["float32", "int8"],
-        "calibration_images": 16,
-        "metadata": {
-            "name": "tiny",
-            "version": "v1",
-            "description": "test",
-            "author": "t",
-            "license": "CC0",
-        },
-    }
-    tiny_config["mobile"] = {
-        "camera_levels": [{}, {"fill": 0.8, "rotation": 5, "noise": 4, "yuv": True}],
-        "phone_test_per_class": 2,
-        "latency": {"threads": [1], "warmup": 1, "runs": 5},
-    }
-    tiny_config["datasets"]["other"] = dict(tiny_config["datasets"]["tiny"])
-    tiny_config["resize"]["sizes"] = [16]  # keep the CV grid small: this test is about stage 7
-    tiny_config["generators"] = {"g1": tiny_config["generators"]["g1"]}
-    run_snakemake(tmp_path, tiny_config)
-    run_snakemake(tmp_path, tiny_config, "--report", "report.zip")
-    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
-        packed = "\n".join(archive.namelist())
-    for name in ("mobile.csv", "latency.csv", "verdict.json", "report.html", "index.html"):
-        assert name in packed
-    for dataset in ("tiny", "other"):
-        results = tmp_path / "results" / dataset
-        table = pd.read_csv(results / "tables" / "mobile.csv")
-        assert set(table.variant) == {"keras", "float32", "int8"}
-        holdout = table[table.subset == "holdout"]
-        assert len(holdout) == 3 * 4  # variants × (computer, gallery, camera 0, camera 1)
-        keras_computer = holdout[(holdout.variant == "keras") & (holdout.path == "computer")]
-        assert keras_computer.drop_vs_computer.iloc[0] == 0
-        assert set(pd.read_csv(results / "tables" / "latency.csv").variant) == {"float32", "int8"}
-        verdict = json.loads((results / "verdict.json").read_text())
-        assert set(verdict["camera_by_severity"]["float32"]) == {"0", "1"}
-        parser = TableCollector()
-        parser.feed((results / "report.html").read_text())
-        assert {"mobile", "camera_drop", "latency", "export", "time", "verdict"} <= set(
-            parser.tables
-        )
-    assert "tiny/report.html" in (tmp_path / "results" / "index.html").read_text()
-    # editing one severity level reruns that level's emulation and what reads it, nothing else
-    tiny_config["mobile"]["camera_levels"][1]["noise"] = 8
-    jobs = planned_jobs(tmp_path, tiny_config)
-    rules = sorted(rule for rule, _ in jobs)
-    assert rules.count("mobile_camera_inputs") == 2  # severity 1 of both datasets
-    assert {w.get("severity") for r, w in jobs if r == "mobile_camera_inputs"} == {"1"}
-    assert not {
-        "train_cv",
-        "train_final",
-        "convert",
-        "mobile_latency",
-        "mobile_reference_inputs",
-    } & set(rules)

@@ -1,43 +1,30 @@
 """Transfer-learning backbones: preprocessing inside the model, weights handling with clear
-errors, two-phase fine-tuning, int8 TFLite conversion, and the grid on a tiny config.
+errors, two-phase fine-tuning, the quick backbone's int8 TFLite conversion (the others and
+the grid through Snakemake: tests/workflow/test_backbones_run.py).
 
 All on the CPU with ``weights: none`` (or a local file made here): ImageNet weights cannot
 be downloaded on the CI machines. Inputs are 32 px, the smallest every backbone accepts.
 """
 
-import json
 import logging
 
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import planned_jobs, run_snakemake
+from backbone_checks import (
+    HEAD,
+    QUICK,
+    _backbone,
+    _images,
+    check_trains_and_runs_as_int8_tflite,
+)
 
 from mobileclf.errors import UserError
 from mobileclf.train.backbones import (
-    BACKBONES,
     BackboneSpec,
     build_backbone,
     ignored_generator_keys,
 )
 from mobileclf.train.fit import TrainSettings, fit_and_evaluate
-
-HEAD = [{"type": "gap"}, {"type": "dense", "units": 8}, {"type": "dropout", "rate": 0.2}]
-QUICK = "MobileNetV3Small"  # the others' int8 conversions take minutes: marked slow
-
-
-def _images(n: int = 14, size: int = 32, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 140, (n, size, size, 3), dtype=np.uint8)
-    y = np.arange(n) % 2
-    images[y == 1, size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 240
-    roles = np.array(["train"] * (n - 4) + ["val"] * 2 + ["test"] * 2)
-    return images, y, roles
-
-
-def _backbone(name: str, weights: str = "none", **extra) -> dict:
-    return {"name": name, "weights": weights, "trainable_layers": 20, "head_epochs": 1,
-            "fine_tune_lr_factor": 0.1, **extra}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -178,99 +165,7 @@ def test_two_phase_fine_tuning_freezes_then_unfreezes_the_last_layers(tmp_path):
     )
 
 
-@pytest.mark.parametrize(
-    "name", [n if n == QUICK else pytest.param(n, marks=pytest.mark.slow) for n in BACKBONES]
-)
-def test_backbone_trains_and_runs_as_int8_tflite(name):
-    """Each backbone goes through the export stage's own conversion and verification code:
-    float32 within export.tolerance of Keras, int8 with uint8 in/out close to it."""
-    import keras
-    from ai_edge_litert.interpreter import Interpreter
-
-    from mobileclf.export.convert import calibration_images, convert
-    from mobileclf.export.verify import check_float32, compare, run_tflite
-
-    images, y, roles = _images(n=14)
-    settings = TrainSettings.from_config(dict(epochs=1, batch_size=5, learning_rate=0.01))
-    result = fit_and_evaluate(
-        images, y, roles, ["a", "b"], HEAD, {}, settings, 0, backbone=_backbone(name)
-    )
-    assert result.metrics["phases"][0]["phase"] == "full"  # weights none: trained from scratch
-    norms = [
-        layer.momentum
-        for layer in result.model.get_layer("backbone").layers
-        if isinstance(layer, keras.layers.BatchNormalization)
-    ]
-    assert norms and max(norms) <= 0.9  # moving statistics can follow a few hundred steps
-    assert result.metrics["n_test"] == 2 and 0 <= result.metrics["accuracy"] <= 1
-    test = images[-4:]
-    keras_probabilities = result.model.predict(test.astype(np.float32), verbose=0)
-    float32_probabilities = run_tflite(convert(result.model, "float32"), test)
-    float32 = compare(keras_probabilities, float32_probabilities, y[-4:])
-    check_float32("float32", float32, 1e-4)  # raises VerificationError beyond the tolerance
-    flatbuffer = convert(result.model, "int8", calibration_images(images[:10], 8, 0))
-    interpreter = Interpreter(model_content=flatbuffer, num_threads=1)
-    interpreter.allocate_tensors()
-    (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
-    assert source["dtype"] == np.uint8 and list(source["shape"]) == [1, 32, 32, 3]
-    assert target["dtype"] == np.uint8 and list(target["shape"]) == [1, 2]
-    int8 = run_tflite(flatbuffer, test)
-    assert int8.sum(axis=1) == pytest.approx(np.ones(4), abs=0.02)
-    assert compare(keras_probabilities, int8, y[-4:]).max_prob_diff < 0.15
-
-
-def _backbone_config(tiny_config: dict) -> dict:
-    config = tiny_config
-    config["resize"]["sizes"] = [32]
-    config["generators"] = {"g1": {"rescale": 1 / 255}}
-    config["training"]["epochs"] = 1
-    config["architectures"]["mnv3s"] = {
-        "backbone": {"name": "MobileNetV3Small", "weights": "none"},
-        "batch_sizes": [4, 8],
-    }
-    config["selection"] = {"metric": "mean_macro_f1"}
-    return config
-
-
-def test_dag_batch_sizes_and_imagenet_fetch(tmp_path, tiny_config):
-    config = _backbone_config(tiny_config)
-    config["resize"]["sizes"] = [32, 48]
-    config["architectures"]["mnv2"] = {"backbone": {"name": "MobileNetV2"}}  # imagenet
-    jobs = planned_jobs(tmp_path, config)
-    trained = {(w["arch"], w["size"]) for rule, w in jobs if rule == "train_cv"}
-    assert {arch for arch, _ in trained} == {"tiny", "mnv3s_b4", "mnv3s_b8", "mnv2"}
-    fetched = sorted((w["arch"], w["size"]) for rule, w in jobs if rule == "fetch_imagenet")
-    assert fetched == [("mnv2", "32"), ("mnv2", "48")]  # once per size, not per fold
-    # a local weights file is an input: missing, Snakemake names it before anything runs
-    config["architectures"]["mnv2"]["backbone"]["weights"] = "weights/mnv2.weights.h5"
-    result = run_snakemake(tmp_path, config, "-n", check=False)
-    assert result.returncode != 0 and "weights/mnv2.weights.h5" in result.stdout + result.stderr
-
-
-@pytest.mark.slow
-def test_backbone_grid_with_batch_axis_and_selection_metric(tmp_path, tiny_config):
-    config = _backbone_config(tiny_config)
-    run_snakemake(tmp_path, config)
-    results = tmp_path / "results" / "tiny"
-    metrics = json.loads((results / "cv/mnv3s_b4/g1/32/fold0/metrics.json").read_text())
-    assert metrics["batch_size"] == 4 and metrics["backbone"] == "MobileNetV3Small"
-    assert metrics["ignored_generator_keys"] == ["rescale"]
-    assert [phase["phase"] for phase in metrics["phases"]] == ["full"]
-    assert set(metrics) >= {"macro_f1", "auc", "sensitivity", "specificity", "tp", "per_class"}
-    history = pd.read_csv(results / "cv/mnv3s_b8/g1/32/fold1/history.csv")
-    assert history.learning_rate.tolist() == pytest.approx([0.003])
-    summary = pd.read_csv(results / "tables/cv_summary.csv")
-    assert sorted(summary.arch) == ["mnv3s_b4", "mnv3s_b8", "tiny"]
-    assert {"mean_macro_f1", "mean_auc", "mean_sensitivity", "mean_specificity"} <= set(summary)
-    runs = pd.read_csv(results / "tables/cv_runs.csv")
-    assert len(runs) == 6 and runs.sensitivity.notna().all()
-    selection = json.loads((results / "selection.json").read_text())
-    assert selection["metric"] == "mean_macro_f1"
-    assert selection["score"] == pytest.approx(summary.mean_macro_f1.max())
-    assert selection["arch"] in set(
-        summary[summary.mean_macro_f1 == summary.mean_macro_f1.max()].arch
-    )
-    # rerun contract: a new batch size trains only its own jobs
-    config["architectures"]["mnv3s"]["batch_sizes"] = [4, 8, 16]
-    jobs = planned_jobs(tmp_path, config)
-    assert {w.get("arch") for rule, w in jobs if rule == "train_cv"} == {"mnv3s_b16"}
+def test_backbone_trains_and_runs_as_int8_tflite():
+    """The quick backbone through the export stage's conversion and verification code; the
+    others (minutes each) in tests/workflow/test_backbones_run.py."""
+    check_trains_and_runs_as_int8_tflite(QUICK)

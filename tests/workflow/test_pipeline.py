@@ -1,22 +1,19 @@
-"""End-to-end Snakemake run of the tiny config, the rerun contract and config validation."""
+"""End-to-end Snakemake run of the tiny config, the rerun contract and config validation.
+
+The finished run is the session's (conftest.finished_run): one real run of the whole
+pipeline that these tests read and dry-run against, never change.
+"""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import DOWNSTREAM_OF_SELECTION, planned_jobs, run_snakemake
+from matplotlib import colormaps
+from PIL import Image
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    """One real run of the tiny config, shared by the tests of this module."""
-    from conftest import TINY_CONFIG
-
-    workdir = tmp_path_factory.mktemp("tiny_run")
-    run_snakemake(workdir, TINY_CONFIG)
-    return workdir, TINY_CONFIG
 
 
 def test_tables_have_a_row_per_job_and_k_folds_per_cell(finished_run):
@@ -40,7 +37,13 @@ def test_tables_have_a_row_per_job_and_k_folds_per_cell(finished_run):
     selection = json.loads((results / "selection.json").read_text())
     best = summary.mean_accuracy.max()
     assert selection["mean_accuracy"] == pytest.approx(best)
-    assert (results / "plots" / "cv_heatmap.png").stat().st_size > 5000
+    # the heatmap: one panel (one architecture), each cell in viridis at its mean accuracy
+    with Image.open(results / "plots" / "cv_heatmap.png") as image:
+        assert image.size == (540, 456)  # 4.5 x 3.8 in per architecture at 120 dpi
+        pixels = np.asarray(image.convert("RGB"), dtype=np.int16)
+    for row in summary.itertuples():
+        rgb = np.round(np.array(colormaps["viridis"](row.mean_accuracy)[:3]) * 255)
+        assert (np.abs(pixels - rgb).max(axis=2) <= 2).sum() > 2000, row
     manifest = pd.read_csv(results / "manifest.csv")
     assert (manifest.status == "ok").sum() == 24
     metrics = json.loads(next(results.glob("cv/*/g1/16/fold0/metrics.json")).read_text())
@@ -117,4 +120,7 @@ def test_unknown_config_key_is_a_clear_error(tmp_path, tiny_config):
     tiny_config["trainig"] = {"epochs": 3}
     result = run_snakemake(tmp_path, tiny_config, "-n", check=False)
     assert result.returncode != 0
-    assert "trainig" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    # one line naming the misspelt key and the closest valid one (not just echoing it)
+    assert "trainig: unknown key; did you mean 'training'?" in output
+    assert "1 problem(s) in the configuration" in output

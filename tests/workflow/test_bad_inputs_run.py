@@ -1,0 +1,57 @@
+"""Bad inputs through Snakemake: a config mistake stops the run, a messy folder runs."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from conftest import one_job_per_cell, run_snakemake
+from helpers import add_images
+
+from mobileclf.data.split import read_table
+
+
+def test_config_mistake_stops_snakemake_with_a_short_message(tmp_path, tiny_config):
+    tiny_config["split"]["foldz"] = 3
+    tiny_config["resize"]["sizes"] = [4, 16]
+    result = run_snakemake(tmp_path, tiny_config, "-n", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "split.foldz: unknown key; did you mean 'folds'?" in output
+    assert "resize.sizes[0]: 4 is too small" in output
+    assert "2 problem(s) in the configuration" in output
+    assert "$schema" not in output and len(output) < 4000  # no schema dump
+
+
+@pytest.mark.slow
+def test_messy_folder_with_unicode_and_spaces_runs_end_to_end(tmp_path, tiny_config):
+    root = tmp_path / "my data" / "données CT"
+    for index, label in enumerate(["covid 19 ü", "non covid"]):
+        add_images(root / label / "patient 1", 6, index + 1, " slice é.png")
+        add_images(root / label, 5, index + 11, " ñ.jpg")
+    (root / "non covid" / ".DS_Store").write_bytes(b"\0\1")
+    (root / "non covid" / "broken.png").write_bytes(b"")
+    (root / "covid 19 ü" / "note.png").write_text("not an image")
+    config = tiny_config
+    config["datasets"] = {"messy": {"root": str(root), "positive_class": "covid 19 ü"}}
+    config["resize"]["sizes"] = [16]
+    config["generators"] = {"g1": config["generators"]["g1"]}
+    config["training"]["epochs"] = 1
+    one_job_per_cell(config)
+    run_snakemake(tmp_path, config, "results/messy/selection.json")  # nothing past it is asserted
+    results = tmp_path / "results" / "messy"
+    assert (results / "labels.txt").read_text(encoding="utf-8") == "covid 19 ü\nnon covid\n"
+    rejects = pd.read_csv(results / "tables" / "rejects.csv")
+    assert sorted(rejects.path) == [
+        "covid 19 ü/note.png",
+        "non covid/.DS_Store",
+        "non covid/broken.png",
+    ]
+    splits = read_table(results / "splits.csv")
+    assert len(splits) == 22 and splits.path.str.contains("patient 1/img000 slice é.png").any()
+    runs = pd.read_csv(results / "tables" / "cv_runs.csv")
+    assert (runs.status == "ok").all() and len(runs) == 2
+    assert runs.sensitivity.notna().all()
+    selection = json.loads((results / "selection.json").read_text())
+    assert selection["size"] == 16 and selection["n_folds"] == 2
