@@ -1,22 +1,28 @@
-# Two commands do all set-up on a fresh Linux machine with Python 3.11:
+# Two commands do all set-up on a fresh Linux machine with Python 3.11 or newer:
 #   make demo   - install into .venv, then run the whole workflow on the generated demo data
 #   make test   - install into .venv, then run the whole test suite (tests/unit and
 #                 tests/workflow: real Snakemake runs of .test/config/config.yaml)
 #   make test-fast - the unit lane only (tests/unit: no Snakemake run, a few minutes)
-PYTHON ?= python3.11
+# The venv uses the newest of python3.13, python3.12, python3.11 that runs (a pyenv shim can
+# exist on PATH and still fail); PYTHON=/path/to/python overrides the choice.
+SUPPORTED_PYTHONS := python3.13 python3.12 python3.11
+ifndef PYTHON
+PYTHON := $(firstword $(foreach p,$(SUPPORTED_PYTHONS),$(shell $(p) -c 'import sys' >/dev/null 2>&1 && echo $(p))))
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
 .PHONY: demo test test-fast lint install
 
-# The SLURM executor goes in with --no-deps after everything else: it declares
-# numpy>=2.4.5, TensorFlow 2.19 needs numpy<2.2 (reasons in requirements-slurm.txt).
 $(BIN)/.installed: requirements.txt requirements-slurm.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
+	@test -x $(BIN)/python || test -n "$(PYTHON)" || { \
+	  echo "make install: no Python 3.11 or newer runs here (tried $(SUPPORTED_PYTHONS)); install one or pass PYTHON=/path/to/python3.X" >&2; exit 1; }
+	@if test -x $(BIN)/python; then echo "make install: using the existing $(VENV) ($$($(BIN)/python --version))"; \
+	else echo "make install: creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"; $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps -r requirements-slurm.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-slurm.txt
+	$(BIN)/python -m pip check
 	touch $@
 
 install: $(BIN)/.installed

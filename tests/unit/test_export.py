@@ -13,8 +13,10 @@ from conftest import REPO
 from mobileclf.data.split import final_roles
 from mobileclf.export.convert import VARIANT_INFO, VARIANTS, calibration_images, convert
 from mobileclf.export.metadata import (
+    PARSER_VERSION,
     GeneralFields,
     MetadataError,
+    _minimum_parser_version,
     add_metadata,
     check_metadata,
     model_io,
@@ -171,7 +173,7 @@ def test_calibration_sample_is_seeded_and_pins_full_range(trained):
     assert len(calibration_images(train, 1000, seed=5)) == len(train)
 
 
-@pytest.mark.parametrize("variant", ["float32", "int8"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_metadata_round_trips(variants, labels_file, variant):
     model = add_metadata(variants[variant], FIELDS, labels_file)
     back = read_metadata(model)
@@ -185,10 +187,64 @@ def test_metadata_round_trips(variants, labels_file, variant):
     assert back["input"]["dtype"] == VARIANT_INFO[variant].input_dtype
     assert back["input"]["min"][0] == 0.0 and back["input"]["max"][0] == 255.0
     assert back["n_classes"] == len(LABELS)
+    assert back["min_parser_version"] == PARSER_VERSION == "1.0.0"  # as tflite-support wrote
     check_metadata(back, FIELDS, LABELS, SIZE, VARIANT_INFO[variant].input_dtype)
     # the metadata is only appended: the model computes exactly the same
     images = np.full((2, SIZE, SIZE, 3), 120, np.uint8)
     np.testing.assert_array_equal(run_tflite(model, images), run_tflite(variants[variant], images))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_mediapipe_image_classifier_reads_every_variant(variants, trained, labels_file, variant):
+    """What an app reads: MediaPipe's ImageClassifier takes the class names from the packed
+    metadata and feeds the image as the metadata says (raw RGB, identity normalisation), so
+    its scores equal the variant's own in LiteRT."""
+    import mediapipe as mp
+    from mediapipe.tasks.python import vision
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+
+    model = add_metadata(variants[variant], FIELDS, labels_file)
+    images = trained["holdout"][:6]
+    litert = run_tflite(model, images)
+    options = vision.ImageClassifierOptions(
+        base_options=BaseOptions(model_asset_buffer=model), max_results=-1
+    )
+    with vision.ImageClassifier.create_from_options(options) as classifier:
+        for image, probs in zip(images, litert, strict=True):
+            frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+            (head,) = classifier.classify(frame).classifications
+            by_index = {c.index: c for c in head.categories}
+            assert sorted(by_index) == list(range(len(LABELS)))
+            assert [by_index[i].category_name for i in range(len(LABELS))] == LABELS
+            scores = [by_index[i].score for i in range(len(LABELS))]
+            np.testing.assert_allclose(scores, probs, atol=1e-5)
+            assert head.categories[0].index == int(np.argmax(probs))
+
+
+def test_parser_version_stand_in_refuses_later_fields(variants, labels_file):
+    """The stand-in for MediaPipe's missing native module stamps 1.0.0 only on metadata it
+    can vouch for; a later schema field (here subgraph-level process units, 1.1.0) is
+    refused rather than stamped with a version older apps would misparse."""
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as schema
+    from mediapipe.tasks.python.metadata import metadata
+
+    buffer = metadata.MetadataDisplayer.with_model_buffer(
+        add_metadata(variants["float32"], FIELDS, labels_file)
+    ).get_metadata_buffer()
+    assert _minimum_parser_version(buffer) == PARSER_VERSION
+    model_md = schema.ModelMetadataT.InitFromObj(
+        schema.ModelMetadata.GetRootAsModelMetadata(buffer, 0)
+    )
+    unit = schema.ProcessUnitT()
+    unit.optionsType = schema.ProcessUnitOptions.NormalizationOptions
+    unit.options = schema.NormalizationOptionsT()
+    model_md.subgraphMetadata[0].inputProcessUnits = [unit]
+    import flatbuffers
+
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model_md.Pack(builder), b"M001")
+    with pytest.raises(MetadataError, match=r"subgraph inputProcessUnits, beyond schema 1\.0\.0"):
+        _minimum_parser_version(bytes(builder.Output()))
 
 
 def test_check_metadata_names_every_mismatch(variants, labels_file):

@@ -11,6 +11,14 @@ crashes, so every variant has fixed, documented input/output types:
 
 The model's rescale/normalisation layers are inside the graph, so the app feeds the raw
 image and needs no hidden maths (see mobileclf.train.architectures).
+
+Converter status (TensorFlow 2.20): the release deprecates the ``tf.lite`` module, moves
+on-device development to LiteRT and says ``tf.lite`` will leave a future TensorFlow
+package. In 2.20 ``tf.lite.TFLiteConverter`` is still the converter LiteRT documents for
+TensorFlow/Keras models, with post-training quantization (dynamic range, float16, full
+integer from a representative dataset) set exactly as below; only the interpreter moved,
+and every model here already runs in LiteRT's (``ai_edge_litert``). docs/stack.md says
+what changes when ``tf.lite`` leaves TensorFlow.
 """
 
 from __future__ import annotations

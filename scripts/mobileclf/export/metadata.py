@@ -1,11 +1,17 @@
-"""TFLite metadata for the phone apps: write it with tflite-support, read it back, check it.
+"""TFLite metadata for the phone apps: write it with MediaPipe, read it back, check it.
 
 The TFLite Android Task Library and the Flutter templates of seed 000 read a model's
 embedded metadata to decide how to feed it (input normalisation, uint8 or float) and how
 to name its outputs (the packed label file). A wrong value there does not crash; it makes
-the app silently mislabel images. So the metadata is written with tflite-support's
-image-classifier writer, read back with its displayer and compared with what training
-used: input shape and type, normalisation, and labels in training class-index order.
+the app silently mislabel images. So the metadata is written with the image-classifier metadata
+classes of MediaPipe's maintained metadata package (``mediapipe.tasks.python.metadata``),
+read back with its displayer and compared with what training used: input shape and type,
+normalisation, and labels in training class-index order.
+
+MediaPipe ships the same TFLite metadata schema tflite-support did (the Task Library, the
+Flutter templates and MediaPipe's ImageClassifier read it alike). tflite-support was
+abandoned in 2023, pinned protobuf<4 (capping TensorFlow at 2.19) and has no wheel for
+Python 3.12 or 3.13; docs/stack.md has the history.
 
 The models take the raw RGB image (0..255) and normalise inside the graph, so the
 metadata's normalisation is the identity (mean 0, std 1): the app must feed raw pixels.
@@ -13,9 +19,11 @@ metadata's normalisation is the identity (mean 0, std 1): the app must feed raw 
 
 from __future__ import annotations
 
-import ctypes
+import importlib
 import json
+import sys
 import tempfile
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,24 +61,97 @@ class GeneralFields:
         )
 
 
-def _load_tflite_support():
-    """Import the metadata packages (``import tflite_support`` itself fails here).
+# The metadata parser version every field written here needs (1.0.0, as tflite-support
+# wrote it): image normalisation, colour space, value range and a tensor label file.
+PARSER_VERSION = "1.0.0"
+_VERSION_MODULE = "mediapipe.tasks.cc.metadata.python._pywrap_metadata_version"
 
-    tflite-support's metadata extension links against libusb-1.0, which the
-    libusb-package wheel ships; it must be loaded globally before the import.
+
+def _load_metadata_package():
+    """Import MediaPipe's metadata modules on first use, not at module import.
+
+    The workflow imports this module in jobs that never write metadata; MediaPipe's
+    native libraries load only where metadata is written or read.
     """
-    import libusb_package
+    _provide_parser_version_module()
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as schema
+    from mediapipe.tasks.python.metadata import metadata
+    from mediapipe.tasks.python.metadata.metadata_writers import metadata_info, writer_utils
 
-    ctypes.CDLL(libusb_package.get_library_path(), mode=ctypes.RTLD_GLOBAL)
-    from tensorflow_lite_support.metadata import metadata_schema_py_generated as schema
-    from tensorflow_lite_support.metadata.python import metadata
-    from tensorflow_lite_support.metadata.python.metadata_writers import (
-        image_classifier,
-        metadata_info,
-        writer_utils,
+    return schema, metadata, metadata_info, writer_utils
+
+
+def _provide_parser_version_module() -> None:
+    """Stand in for the one native module MediaPipe's metadata package imports but its
+    wheels (1.2.3, manylinux) do not ship.
+
+    ``mediapipe.tasks.python.metadata.metadata`` imports ``_pywrap_metadata_version`` to
+    stamp the minimum metadata parser version into what it writes; without the module the
+    package cannot be imported at all (reading included). Where MediaPipe ships it, it is
+    used. Otherwise this stand-in answers for the fields this module writes, all of
+    metadata schema 1.0.0, and refuses (MetadataError) metadata using a later field
+    rather than stamp a version an older app could not parse.
+    """
+    try:
+        importlib.import_module(_VERSION_MODULE)
+        return
+    except ImportError:
+        pass
+    parent = None
+    parts = _VERSION_MODULE.split(".")
+    for depth in range(3, len(parts) + 1):
+        name = ".".join(parts[:depth])
+        module = sys.modules.get(name) or types.ModuleType(name)
+        if depth < len(parts):
+            module.__path__ = getattr(module, "__path__", [])
+        else:
+            module.GetMinimumMetadataParserVersion = _minimum_parser_version
+        sys.modules[name] = module
+        if parent is not None:
+            setattr(parent, parts[depth - 1], module)
+        parent = module
+
+
+def _minimum_parser_version(buffer: bytes) -> str:
+    """PARSER_VERSION if ``buffer`` uses only schema-1.0.0 fields, else MetadataError."""
+    from mediapipe.tasks.metadata import metadata_schema_py_generated as schema
+
+    model = schema.ModelMetadataT.InitFromObj(
+        schema.ModelMetadata.GetRootAsModelMetadata(bytearray(buffer), 0)
     )
-
-    return schema, metadata, image_classifier, metadata_info, writer_utils
+    later = ["model associated files"] if model.associatedFiles else []
+    for subgraph in model.subgraphMetadata or []:
+        for field in (
+            "inputProcessUnits",
+            "outputProcessUnits",
+            "inputTensorGroups",
+            "outputTensorGroups",
+            "customMetadata",
+            "associatedFiles",
+        ):
+            if getattr(subgraph, field, None):
+                later.append(f"subgraph {field}")
+        tensors = (subgraph.inputTensorMetadata or []) + (subgraph.outputTensorMetadata or [])
+        for tensor in tensors:
+            for unit in tensor.processUnits or []:
+                if unit.optionsType != schema.ProcessUnitOptions.NormalizationOptions:
+                    later.append(f"process unit type {unit.optionsType}")
+            for file in tensor.associatedFiles or []:
+                if file.type != schema.AssociatedFileType.TENSOR_AXIS_LABELS or file.version:
+                    later.append(f"associated file type {file.type}")
+            content = tensor.content
+            if content and content.contentPropertiesType not in (
+                schema.ContentProperties.ImageProperties,
+                schema.ContentProperties.FeatureProperties,
+            ):
+                later.append(f"content properties type {content.contentPropertiesType}")
+    if later:
+        raise MetadataError(
+            f"metadata uses {', '.join(later)}, beyond schema {PARSER_VERSION}, and this "
+            "MediaPipe wheel cannot tell which parser version that needs; install a MediaPipe "
+            f"that ships {_VERSION_MODULE}"
+        )
+    return PARSER_VERSION
 
 
 def model_io(model: bytes) -> dict:
@@ -118,11 +199,18 @@ def add_metadata(model: bytes, fields: GeneralFields, labels_path: str | Path) -
     """Return ``model`` with image-classifier metadata and the label file packed in.
 
     Refuses (MetadataError) a labels file whose count differs from the model's classes.
+
+    Built from MediaPipe's public metadata classes rather than its ``image_classifier``
+    writer: that writer fixes the model name to "ImageClassifier" and cannot record a
+    version, author or license, which the app store and the model card need. The tensor
+    metadata is the writer's own (``InputImageTensorMd``, ``ClassificationTensorMd``), so
+    MediaPipe's ImageClassifier and the Task Library read it as they read theirs.
     """
-    schema, _, image_classifier, metadata_info, writer_utils = _load_tflite_support()
+    schema, metadata, metadata_info, writer_utils = _load_metadata_package()
     io = model_io(model)
     check_labels_file(labels_path, io["output"]["shape"][-1])
     size = io["input"]["shape"][1:3]
+    buffer = bytearray(model)
     input_md = metadata_info.InputImageTensorMd(
         name="image",
         description=(
@@ -132,9 +220,9 @@ def add_metadata(model: bytes, fields: GeneralFields, labels_path: str | Path) -
         norm_mean=APP_NORM_MEAN,
         norm_std=APP_NORM_STD,
         color_space_type=schema.ColorSpaceType.RGB,
-        tensor_type=writer_utils.get_input_tensor_types(model)[0],
+        tensor_type=writer_utils.get_input_tensor_types(buffer)[0],
     )
-    # The writer packs associated files under their base name: copy to the canonical name.
+    # The populator packs associated files under their base name: copy to the canonical name.
     with tempfile.TemporaryDirectory() as folder:
         packed = Path(folder) / LABEL_FILE
         packed.write_bytes(Path(labels_path).read_bytes())
@@ -142,7 +230,7 @@ def add_metadata(model: bytes, fields: GeneralFields, labels_path: str | Path) -
             name="probability",
             description="Probability of each class, in the order of the packed labels.txt.",
             label_files=[metadata_info.LabelFileMd(file_path=str(packed))],
-            tensor_type=writer_utils.get_output_tensor_types(model)[0],
+            tensor_type=writer_utils.get_output_tensor_types(buffer)[0],
         )
         general_md = metadata_info.GeneralMd(
             name=fields.name,
@@ -151,20 +239,41 @@ def add_metadata(model: bytes, fields: GeneralFields, labels_path: str | Path) -
             author=fields.author,
             licenses=fields.license,
         )
-        writer = image_classifier.MetadataWriter.create_from_metadata_info(
-            bytearray(model), general_md=general_md, input_md=input_md, output_md=output_md
+        # A model file in our own folder, not with_model_buffer: that variant keeps a temp
+        # file it deletes in __del__, which fails when collected at interpreter exit.
+        model_file = Path(folder) / "model.tflite"
+        model_file.write_bytes(model)
+        populator = metadata.MetadataPopulator.with_model_file(str(model_file))
+        populator.load_metadata_buffer(
+            _metadata_buffer(schema, metadata, general_md, input_md, output_md)
         )
-        return bytes(writer.populate())
+        populator.load_associated_files([str(packed)])
+        populator.populate()
+        return model_file.read_bytes()
+
+
+def _metadata_buffer(schema, metadata, general_md, input_md, output_md) -> bytes:
+    """The metadata flatbuffer: general fields and one subgraph with one input, one output."""
+    import flatbuffers
+
+    subgraph = schema.SubGraphMetadataT()
+    subgraph.inputTensorMetadata = [input_md.create_metadata()]
+    subgraph.outputTensorMetadata = [output_md.create_metadata()]
+    model_md = general_md.create_metadata()
+    model_md.subgraphMetadata = [subgraph]
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model_md.Pack(builder), metadata.MetadataPopulator.METADATA_FILE_IDENTIFIER)
+    return bytes(builder.Output())
 
 
 def read_metadata(model: bytes) -> dict:
-    """The metadata as an app sees it, read back with tflite-support's displayer.
+    """The metadata as an app sees it, read back with MediaPipe's displayer.
 
     Returns general fields, input/output tensor facts (shape, dtype, quantization from
     LiteRT; normalisation, value range and colour space from the metadata), the packed
     file names and the labels as packed, one per output index.
     """
-    _, metadata, *_ = _load_tflite_support()
+    _, metadata, *_ = _load_metadata_package()
     displayer = metadata.MetadataDisplayer.with_model_buffer(model)
     raw = json.loads(displayer.get_metadata_json())
     subgraph = raw["subgraph_metadata"][0]
