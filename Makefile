@@ -21,6 +21,9 @@ $(BIN)/.installed: requirements.txt requirements-slurm.txt
 	@if test -x $(BIN)/python; then echo "make install: using the existing $(VENV) ($$($(BIN)/python --version))"; \
 	else echo "make install: creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"; $(PYTHON) -m venv $(VENV); fi
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# the old stack's tflite-support (pins protobuf<4) and its libusb shim, in a .venv made
+	@# before TensorFlow 2.20, would fail pip check: they go (docs/stack.md)
+	$(BIN)/python -m pip uninstall --quiet --yes tflite-support libusb-package 2>/dev/null || true
 	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-slurm.txt
 	$(BIN)/python -m pip check
 	touch $@
