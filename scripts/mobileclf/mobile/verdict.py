@@ -13,14 +13,35 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mobileclf import stats
 from mobileclf.mobile.predict import KERAS
 
+DEPLOYABLE, NOT_DEPLOYABLE, INCONCLUSIVE = "deployable", "not deployable", "inconclusive"
 
-def _accuracy(table: pd.DataFrame, variant: str, path: str, severity: int | None = None) -> float:
+
+def _row(table: pd.DataFrame, variant: str, path: str, severity: int | None = None):
     part = table[(table.subset == "holdout") & (table.variant == variant) & (table.path == path)]
     if severity is not None:
         part = part[part.severity == severity]
-    return float(part.accuracy.iloc[0]) if len(part) else math.nan
+    return part.iloc[0] if len(part) else None
+
+
+def _accuracy(table: pd.DataFrame, variant: str, path: str, severity: int | None = None) -> float:
+    row = _row(table, variant, path, severity)
+    return float(row.accuracy) if row is not None else math.nan
+
+
+def _count(table: pd.DataFrame, variant: str, path: str, severity: int | None = None):
+    """(correct, n) of one holdout row; tables without n_correct (older runs) give it back
+    from accuracy × n_images, which is exact for counts."""
+    row = _row(table, variant, path, severity)
+    if row is None:
+        return 0, 0
+    n = int(row.n_images)
+    correct = row.get("n_correct")
+    if correct is None or pd.isna(correct):
+        correct = round(float(row.accuracy) * n)
+    return int(correct), n
 
 
 @dataclass(frozen=True)
@@ -50,19 +71,31 @@ def decide(
 ) -> dict:
     """The verdict for one dataset from tables/mobile.csv (holdout rows).
 
-    A TFLite variant passes when its gallery accuracy and its camera accuracy at
-    ``thresholds.camera_severity`` reach the thresholds; the dataset is deployable when
-    one does, and the smallest passing file is recommended.
+    A criterion (gallery accuracy; camera accuracy at ``thresholds.camera_severity``) is
+    decided only when the 95% Wilson interval of its k/n lies wholly on one side of the
+    threshold. A variant passes when both criteria pass, fails when one fails, and is
+    undecided otherwise. The outcome is "deployable" when a variant passes (the smallest
+    such file is recommended), else "inconclusive" when a variant is undecided (more
+    holdout images could still make it pass), else "not deployable".
     """
     limits = Thresholds.from_config(thresholds)
     baseline = _accuracy(table, KERAS, "computer")
     evidence = _evidence(table, limits, model_bytes)
-    passing = [e for e in evidence if e["passes_gallery"] and e["passes_camera"]]
+    passing = [e for e in evidence if e["outcome"] == "pass"]
     recommended = min(passing, key=lambda e: e["bytes"] or 0)["variant"] if passing else None
+    if recommended:
+        outcome = DEPLOYABLE
+    elif any(e["outcome"] == "undecided" for e in evidence):
+        outcome = INCONCLUSIVE
+    else:
+        outcome = NOT_DEPLOYABLE
     return {
         "deployable": recommended is not None,
+        "outcome": outcome,
         "recommended_variant": recommended,
-        "summary": _summary(recommended, evidence, limits),
+        "summary": _summary(outcome, recommended, evidence, limits),
+        "deciding_criteria": sorted({c for e in evidence for c in e["deciding"]}),
+        "holdout_images_needed": _images_needed(outcome, evidence),
         "thresholds": {
             "gallery_accuracy": limits.gallery,
             "camera_accuracy": limits.camera,
@@ -71,43 +104,108 @@ def decide(
         "computer_accuracy_keras": baseline,
         "evidence": evidence,
         "camera_by_severity": _camera_curve(table),
-        "next_steps": next_steps(evidence, baseline, limits, selection, generator, cv_summary),
+        "next_steps": _more_images_step(outcome, evidence)
+        + next_steps(evidence, baseline, limits, selection, generator, cv_summary),
     }
 
 
 def _evidence(table: pd.DataFrame, limits: Thresholds, model_bytes: dict[str, int]) -> list:
-    """One row per TFLite variant: its accuracies and whether it passes each threshold."""
+    """One row per TFLite variant: its accuracies (point, count, interval), whether the
+    point estimate reaches each threshold (``passes_*``, as before) and whether the
+    interval decides it (``*_decision``), and the criteria that decide the variant."""
     evidence = []
     for variant in [v for v in dict.fromkeys(table.variant) if v != KERAS]:
-        gallery = _accuracy(table, variant, "gallery")
-        camera = _accuracy(table, variant, "camera", limits.severity)
-        evidence.append(
-            dict(
-                variant=variant,
-                bytes=model_bytes.get(variant),
-                computer=_accuracy(table, variant, "computer"),
-                gallery=gallery,
-                camera=camera,
-                passes_gallery=bool(gallery >= limits.gallery),
-                passes_camera=bool(camera >= limits.camera),
-            )
-        )
+        entry = dict(variant=variant, bytes=model_bytes.get(variant))
+        entry["computer"] = _accuracy(table, variant, "computer")
+        criteria = {
+            "gallery": (_count(table, variant, "gallery"), limits.gallery),
+            "camera": (_count(table, variant, "camera", limits.severity), limits.camera),
+        }
+        for name, ((correct, n), threshold) in criteria.items():
+            low, high = stats.wilson_interval(correct, n)
+            entry[name] = correct / n if n else math.nan
+            entry[f"passes_{name}"] = bool(n and correct / n >= threshold)
+            entry[f"{name}_correct"], entry[f"{name}_n"] = correct, n
+            entry[f"{name}_low"], entry[f"{name}_high"] = low, high
+            entry[f"{name}_decision"] = stats.decide_against(correct, n, threshold)
+            entry[f"{name}_images_needed"] = stats.images_needed(entry[name], threshold)
+        decisions = {name: entry[f"{name}_decision"] for name in criteria}
+        if all(d == "pass" for d in decisions.values()):
+            entry["outcome"], entry["deciding"] = "pass", list(criteria)
+        elif any(d == "fail" for d in decisions.values()):
+            entry["outcome"] = "fail"
+            entry["deciding"] = [c for c, d in decisions.items() if d == "fail"]
+        else:
+            entry["outcome"] = "undecided"
+            entry["deciding"] = [c for c, d in decisions.items() if d == "undecided"]
+        evidence.append(entry)
     return evidence
 
 
-def _summary(recommended: str | None, evidence: list[dict], limits: Thresholds) -> str:
+def _criterion_text(entry: dict, name: str, limits: Thresholds) -> str:
+    label = "gallery" if name == "gallery" else f"camera (severity {limits.severity})"
+    threshold = limits.gallery if name == "gallery" else limits.camera
+    measured = stats.percent_interval(entry[f"{name}_correct"], entry[f"{name}_n"])
+    return f"{label} {measured}, needs {threshold:.0%}"
+
+
+def _summary(
+    outcome: str, recommended: str | None, evidence: list[dict], limits: Thresholds
+) -> str:
+    """One sentence naming only the criteria that decide the outcome, with their counts
+    and intervals; variants with the same deciding numbers are named together."""
     if recommended:
-        return (
-            f"Deployable: {recommended} passes the gallery ({limits.gallery:.0%}) and camera "
-            f"severity {limits.severity} ({limits.camera:.0%}) thresholds."
+        entry = next(e for e in evidence if e["variant"] == recommended)
+        texts = "; ".join(_criterion_text(entry, c, limits) for c in entry["deciding"])
+        return f"Deployable: {recommended} passes: {texts}."
+    if not evidence:
+        return "Not deployable: no TFLite variant was measured."
+    wanted = "undecided" if outcome == INCONCLUSIVE else "fail"
+    groups: dict[str, list[str]] = {}
+    for entry in [e for e in evidence if e["outcome"] == wanted]:
+        text = "; ".join(_criterion_text(entry, c, limits) for c in entry["deciding"])
+        groups.setdefault(text, []).append(entry["variant"])
+    reasons = " | ".join(f"{', '.join(names)}: {text}" for text, names in groups.items())
+    if outcome == INCONCLUSIVE:
+        needed = _images_needed(outcome, evidence)
+        advice = (
+            f" At the measured accuracy about {needed} holdout images would decide it."
+            if needed
+            else ""
         )
-    best_gallery = max((e["gallery"] for e in evidence), default=math.nan)
-    best_camera = max((e["camera"] for e in evidence), default=math.nan)
-    return (
-        f"Not deployable: best gallery accuracy {best_gallery:.0%} "
-        f"(needs {limits.gallery:.0%}), best camera accuracy at severity {limits.severity} "
-        f"{best_camera:.0%} (needs {limits.camera:.0%})."
+        return (
+            "Inconclusive: the 95% interval straddles the threshold, so these holdout "
+            f"images cannot tell whether it is met. {reasons}.{advice}"
+        )
+    return f"Not deployable: the 95% interval lies below the threshold. {reasons}."
+
+
+def _images_needed(outcome: str, evidence: list[dict]) -> int | None:
+    """For an inconclusive verdict, the fewest holdout images that would decide some
+    undecided variant at its measured accuracies (the largest over its deciding criteria)."""
+    if outcome != INCONCLUSIVE:
+        return None
+    per_variant = []
+    for entry in [e for e in evidence if e["outcome"] == "undecided"]:
+        needed = [entry[f"{c}_images_needed"] for c in entry["deciding"]]
+        if needed and all(n is not None for n in needed):
+            per_variant.append(max(needed))
+    return min(per_variant) if per_variant else None
+
+
+def _more_images_step(outcome: str, evidence: list[dict]) -> list[dict]:
+    needed = _images_needed(outcome, evidence)
+    if outcome != INCONCLUSIVE:
+        return []
+    n = max((e["gallery_n"] for e in evidence), default=0)
+    because = (
+        f"the verdict is inconclusive on {n} holdout images: the 95% interval straddles a threshold"
     )
+    if needed:
+        because += f"; at the measured accuracy about {needed} images would decide it"
+    else:
+        because += "; the measured accuracy equals the threshold, so no number of images decides it"
+    return [dict(action="more holdout images", because=because)]
 
 
 def _camera_curve(table: pd.DataFrame) -> dict[str, dict[str, float]]:
