@@ -104,8 +104,8 @@ def decide(
         "computer_accuracy_keras": baseline,
         "evidence": evidence,
         "camera_by_severity": _camera_curve(table),
-        "next_steps": _more_images_step(outcome, evidence)
-        + next_steps(evidence, baseline, limits, selection, generator, cv_summary),
+        "next_steps": next_steps(evidence, baseline, limits, selection, generator, cv_summary)
+        + _more_images_step(outcome, evidence),
     }
 
 

@@ -1,8 +1,17 @@
 """Pick the best architecture × generator × size from the CV summary.
 
-Highest mean CV score; ties go to the smaller image size, then fewer parameters (both
+Highest mean CV score; exact ties go to the smaller image size, then fewer parameters (both
 cheaper on a phone). Only cells with every fold finished are eligible. The holdout is
 never looked at here.
+
+A difference the folds cannot resolve is not a reason to prefer a cell: cv_summary.csv
+marks the cells *tied* with the best (``tied_with_best``, a paired comparison over the same
+folds, :func:`mobileclf.select.aggregate.mark_ties`). ``selection.tie_break`` says what to
+do with them: ``none`` (default) keeps the highest mean exactly as before, ``smallest``
+takes the tied cell with the fewest parameters (then the smaller image size), ``fastest``
+the one with the smallest image size (then fewer parameters: inference cost grows with
+pixels). Ties are judged on accuracy; with another selection.metric only cells with an
+equal score count as tied.
 """
 
 from __future__ import annotations
@@ -11,17 +20,38 @@ import pandas as pd
 
 from mobileclf.errors import UserError
 
+TIE_BREAKS = {"smallest": ["n_params", "size"], "fastest": ["size", "n_params"]}
+
 
 class SelectionError(UserError):
     """No configuration can be selected."""
 
 
-def select_best(summary: pd.DataFrame, metric: str = "mean_accuracy") -> dict:
+def _cell(row) -> str:
+    return f"{row.arch}/{row.generator}/{int(row['size'])}"
+
+
+def _tied(complete: pd.DataFrame, ranked: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The cells within noise of the best (the best included), ranked as ``ranked``."""
+    if metric == "mean_accuracy" and "tied_with_best" in complete:
+        flags = complete.tied_with_best.astype(str).str.lower() == "true"
+        return ranked[ranked.index.isin(complete.index[flags])]
+    return ranked[ranked[metric] == ranked[metric].iloc[0]]
+
+
+def select_best(
+    summary: pd.DataFrame, metric: str = "mean_accuracy", tie_break: str = "none"
+) -> dict:
     if summary[summary.complete][metric].isna().all() and summary.complete.any():
         raise SelectionError(
             f"selection.metric {metric} is undefined for every configuration in the CV summary "
             "(sensitivity/specificity need two classes, AUC every class in each test part); "
             "choose another selection.metric"
+        )
+    if tie_break != "none" and tie_break not in TIE_BREAKS:
+        raise SelectionError(
+            f"selection.tie_break {tie_break!r} is not one of none, smallest, fastest; fix it "
+            "in the config"
         )
     complete = summary[summary.complete & summary[metric].notna()]
     if complete.empty:
@@ -32,7 +62,11 @@ def select_best(summary: pd.DataFrame, metric: str = "mean_accuracy") -> dict:
     ranked = complete.sort_values(
         [metric, "size", "n_params"], ascending=[False, True, True], kind="stable"
     )
-    best = ranked.iloc[0]
+    tied = _tied(complete, ranked, metric)
+    if tie_break == "none" or tied.empty:
+        best = ranked.iloc[0]
+    else:
+        best = tied.sort_values(TIE_BREAKS[tie_break], kind="stable").iloc[0]
     return {
         "arch": str(best.arch),
         "generator": str(best.generator),
@@ -48,4 +82,24 @@ def select_best(summary: pd.DataFrame, metric: str = "mean_accuracy") -> dict:
             f"Selected on {metric} over the same CV folds it is reported on: this "
             "score is optimistic (winner's curse); the holdout estimate is unbiased."
         ),
+        "tie_break": tie_break,
+        "tied_cells": [_cell(row) for _, row in tied.iterrows()],
+        "tie_note": _tie_note(tied, ranked, best, tie_break),
     }
+
+
+def _tie_note(tied: pd.DataFrame, ranked: pd.DataFrame, best, tie_break: str) -> str:
+    """The report's sentence on whether the choice was a tie and how it was broken."""
+    if len(tied) <= 1:
+        return "Not a tie: every other cell is below the best by more than the fold noise."
+    cells = ", ".join(_cell(row) for _, row in tied.iterrows())
+    text = (
+        f"The choice was a tie: {len(tied)} cells ({cells}) are within fold noise of the best "
+        "mean (the 95% interval of their paired per-fold gap to the best reaches 0). "
+    )
+    if tie_break == "none":
+        return text + (
+            f"selection.tie_break: none kept the highest mean, {_cell(ranked.iloc[0])}; "
+            "set smallest or fastest to prefer a cheaper model the data cannot tell apart."
+        )
+    return text + f"selection.tie_break: {tie_break} chose {_cell(best)}."
