@@ -156,3 +156,28 @@ def percent_interval(correct: int, n: int) -> str:
         return "n/a (0 images)"
     low, high = wilson_interval(correct, n)
     return f"{correct / n:.0%} ({correct}/{n}; 95% CI {low:.0%}-{high:.0%})"
+
+
+def tolerance_statement(folds, chosen, tolerance_points: float) -> str:
+    """Reduction's tolerance in the terms of the grid's ties. ``folds``: per-fold accuracy,
+    one column per cell (a DataFrame); ``chosen``: the chosen column. The chosen cell's gap
+    to the best cell, paired over the same folds, with its 95% interval (or, when the chosen
+    cell is the best, the runner-up's gap), and whether the tolerance is finer than that."""
+    means = folds.mean().sort_values(ascending=False, kind="stable")
+    best = means.index[0]
+    other = chosen if chosen != best else (means.index[1] if len(means) > 1 else None)
+    if other is None:
+        return f"one cell: the {tolerance_points:g}-point tolerance compares nothing"
+    pair = folds[[best, other]].dropna()
+    mean, low, high = (100 * v for v in paired_gap(pair[best].tolist(), pair[other].tolist()))
+    who = "the chosen cell" if other == chosen else "the chosen cell is the best; the runner-up"
+    if not math.isfinite(low):
+        return f"{who} is {mean:.1f} points below the best; one fold cannot show the noise"
+    half = (high - low) / 2
+    tied = "tied: within fold noise" if low <= 0 else "beyond fold noise"
+    finer = "finer than" if tolerance_points < half else "no finer than"
+    return (
+        f"{who} is {mean:.1f} points below the best cell (95% interval of the paired per-fold "
+        f"gap {low:.1f} to {high:.1f} points: {tied}); the {tolerance_points:g}-point tolerance "
+        f"is {finer} the fold noise of ±{half:.1f} points"
+    )

@@ -175,3 +175,19 @@ def test_tie_broken_by_smallest_and_none_keeps_the_previous_choice():
     assert decided["tie_note"].startswith("Not a tie")
     with pytest.raises(SelectionError, match="tie_break 'largest'"):
         select_best(summary, "mean_accuracy", "largest")
+
+
+def test_reduction_tolerance_is_stated_against_the_fold_noise():
+    folds = pd.DataFrame(
+        {(8, 32): [0.90, 0.92, 0.94], (4, 32): [0.89, 0.90, 0.95], (2, 8): [0.60, 0.62, 0.64]}
+    )
+    chosen = stats.tolerance_statement(folds, (4, 32), 1.0)
+    mean, low, high = stats.paired_gap([0.90, 0.92, 0.94], [0.89, 0.90, 0.95])
+    assert f"is {100 * mean:.1f} points below the best cell" in chosen
+    assert f"gap {100 * low:.1f} to {100 * high:.1f} points: tied" in chosen
+    assert f"fold noise of ±{100 * (high - low) / 2:.1f} points" in chosen
+    assert "1-point tolerance is finer than" in chosen
+    best = stats.tolerance_statement(folds, (8, 32), 1.0)
+    assert best.startswith("the chosen cell is the best; the runner-up is 0.7 points below")
+    far = stats.tolerance_statement(folds, (2, 8), 40.0)
+    assert "30.0 points below" in far and "beyond fold noise" in far and "no finer than" in far

@@ -173,11 +173,16 @@ def _summary(
             if needed
             else ""
         )
-        return (
-            "Inconclusive: the 95% interval straddles the threshold, so these holdout "
-            f"images cannot tell whether it is met. {reasons}.{advice}"
+        several = max(len(e["deciding"]) for e in evidence if e["outcome"] == wanted) > 1
+        straddle = (
+            "the 95% intervals straddle their thresholds, so these holdout images cannot tell "
+            "whether they are met"
+            if several
+            else "the 95% interval straddles the threshold, so these holdout images cannot "
+            "tell whether it is met"
         )
-    return f"Not deployable: the 95% interval lies below the threshold. {reasons}."
+        return f"Inconclusive: {straddle}. {reasons}.{advice}"
+    return f"Not deployable: below the threshold with the whole 95% interval. {reasons}."
 
 
 def _images_needed(outcome: str, evidence: list[dict]) -> int | None:
