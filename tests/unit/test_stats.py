@@ -191,3 +191,24 @@ def test_reduction_tolerance_is_stated_against_the_fold_noise():
     assert best.startswith("the chosen cell is the best; the runner-up is 0.7 points below")
     far = stats.tolerance_statement(folds, (2, 8), 40.0)
     assert "30.0 points below" in far and "beyond fold noise" in far and "no finer than" in far
+
+
+def test_model_card_states_each_variant_with_its_count_and_interval():
+    from mobileclf.export.model_card import _variant_table
+
+    export = pd.DataFrame(
+        dict(
+            variant=["float32", "int8"],
+            bytes=[2048, 1024],
+            input_dtype=["float32", "uint8"],
+            output_dtype=["float32", "uint8"],
+            weights=["float32", "int8"],
+            accuracy=[10 / 12, 1.0],
+            accuracy_delta=[0.0, 1 / 6],
+            agreement=[1.0, 0.9],
+            max_prob_diff=[0.0, 0.1],
+        )
+    )
+    table = _variant_table(export, 12)
+    assert "| 83.3% (10/12; 95% CI 55%-95%) |" in table
+    assert "| 100.0% (12/12; 95% CI 76%-100%) |" in table
