@@ -104,7 +104,15 @@ def decide(
         "computer_accuracy_keras": baseline,
         "evidence": evidence,
         "camera_by_severity": _camera_curve(table),
-        "next_steps": next_steps(evidence, baseline, limits, selection, generator, cv_summary)
+        "next_steps": next_steps(
+            evidence,
+            baseline,
+            limits,
+            selection,
+            generator,
+            cv_summary,
+            baseline_count=_count(table, KERAS, "computer"),
+        )
         + _more_images_step(outcome, evidence),
     }
 
@@ -129,6 +137,13 @@ def _evidence(table: pd.DataFrame, limits: Thresholds, model_bytes: dict[str, in
             entry[f"{name}_low"], entry[f"{name}_high"] = low, high
             entry[f"{name}_decision"] = stats.decide_against(correct, n, threshold)
             entry[f"{name}_images_needed"] = stats.images_needed(entry[name], threshold)
+        for name, row in (
+            ("gallery", _row(table, variant, "gallery")),
+            ("camera", _row(table, variant, "camera", limits.severity)),
+        ):  # the paired drop from Keras on the computer path (tables/mobile.csv)
+            for key in ("drop_low", "drop_high", "drop_p_value"):
+                value = row.get(key) if row is not None else None
+                entry[f"{name}_{key}"] = None if value is None or pd.isna(value) else float(value)
         decisions = {name: entry[f"{name}_decision"] for name in criteria}
         if all(d == "pass" for d in decisions.values()):
             entry["outcome"], entry["deciding"] = "pass", list(criteria)
@@ -232,14 +247,17 @@ def next_steps(
     selection: dict,
     generator: dict,
     cv_summary: pd.DataFrame | None,
+    baseline_count: tuple[int, int] | None = None,
 ) -> list[dict]:
     """Ordered suggestions, each with the measured numbers that triggered it: the model's
-    capacity, then quantisation, then the gallery path, then the camera path."""
+    capacity, then quantisation, then the gallery path, then the camera path.
+    ``baseline_count``: the Keras model's (correct, n) on the computer path, to state its
+    accuracy with count and interval."""
     if not evidence:
         return []
     size = int(selection.get("size", 0))
     float_variant = next((e for e in evidence if e["variant"] == "float32"), evidence[0])
-    steps = _capacity_steps(baseline, limits, cv_summary)
+    steps = _capacity_steps(baseline, limits, cv_summary, baseline_count)
     steps += _quantisation_steps(evidence, float_variant)
     steps += _gallery_steps(float_variant, size)
     if float_variant["camera"] < limits.camera:
@@ -247,14 +265,26 @@ def next_steps(
     return steps
 
 
+def _drop_text(entry: dict, name: str) -> str:
+    """' (95% CI a to b points, exact McNemar p = x; paired over the same images)'."""
+    low, high = entry.get(f"{name}_drop_low"), entry.get(f"{name}_drop_high")
+    if low is None or high is None:
+        return ""
+    return (
+        f" (95% CI {100 * low:.0f} to {100 * high:.0f} points, exact McNemar "
+        f"p = {entry[f'{name}_drop_p_value']:.2g}; paired over the same images)"
+    )
+
+
 def _capacity_steps(
-    baseline: float, limits: Thresholds, cv_summary: pd.DataFrame | None
+    baseline: float, limits: Thresholds, cv_summary: pd.DataFrame | None, count=None
 ) -> list[dict]:
     """The Keras model itself is below the gallery threshold: no phone path can help."""
     if baseline >= limits.gallery:
         return []
+    measured = stats.percent_interval(*count) if count and count[1] else f"{baseline:.0%}"
     because = (
-        f"the Keras model reaches only {baseline:.0%} on the holdout on the computer, below "
+        f"the Keras model reaches only {measured} on the holdout on the computer, below "
         f"the gallery threshold {limits.gallery:.0%}: no phone path can do better than this"
     )
     if cv_summary is not None and len(cv_summary):
@@ -291,7 +321,8 @@ def _gallery_steps(float_variant: dict, size: int) -> list[dict]:
         dict(
             action="other image size (larger) or match the phone's resizing",
             because=(
-                f"the gallery path loses {gallery_drop:.1%} against the computer path with the "
+                f"the gallery path loses {gallery_drop:.1%} against the computer path"
+                f"{_drop_text(float_variant, 'gallery')} with the "
                 "same model: the phone's bilinear scaling without antialiasing differs from the "
                 f"training resize at {size} px; a larger size makes the two agree more closely"
             ),
@@ -305,6 +336,7 @@ def _camera_steps(
     """The camera path is below its threshold: augment, enlarge, or add capacity."""
     camera = float_variant["camera"]
     camera_drop = float_variant["computer"] - camera
+    camera_text = stats.percent_interval(float_variant["camera_correct"], float_variant["camera_n"])
     augmented = _has_photometric_augmentation(generator)
     steps = []
     if not augmented:
@@ -312,8 +344,9 @@ def _camera_steps(
             dict(
                 action="generator with brightness and rotation",
                 because=(
-                    f"camera accuracy at severity {limits.severity} is {camera:.0%} "
-                    f"({camera_drop:.1%} below the computer path) and the selected generator "
+                    f"camera accuracy at severity {limits.severity} is {camera_text}, "
+                    f"{camera_drop:.1%} below the computer path"
+                    f"{_drop_text(float_variant, 'camera')}, and the selected generator "
                     f"{selection.get('generator')!r} has no brightness_range/rotation_range: "
                     "train for the light and tilt the camera adds"
                 ),
@@ -326,7 +359,7 @@ def _camera_steps(
                 because=(
                     f"the camera path crops 480 px and resizes to {size} px by nearest "
                     "neighbour: at this size a pixel of the model input is one sampled camera "
-                    f"pixel (noise and aliasing pass through); camera accuracy {camera:.0%}"
+                    f"pixel (noise and aliasing pass through); camera accuracy {camera_text}"
                 ),
             )
         )
@@ -336,7 +369,7 @@ def _camera_steps(
                 action="bigger model",
                 because=(
                     f"the generator already augments brightness and rotation and the size is "
-                    f"{size} px, yet the camera path reaches {camera:.0%}: more capacity is the "
+                    f"{size} px, yet the camera path reaches {camera_text}: more capacity is the "
                     "remaining lever of the paper's loop"
                 ),
             )
