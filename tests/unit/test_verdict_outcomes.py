@@ -141,3 +141,15 @@ def test_variants_with_the_same_numbers_are_named_together():
     assert verdict["outcome"] == "not deployable"
     assert "float32, int8: gallery 10% (10/100" in verdict["summary"]
     assert verdict["summary"].count("gallery") == 1
+
+
+def test_index_page_says_when_no_is_inconclusive():
+    from mobileclf.report.index import render_index
+
+    verdicts = [
+        {"dataset": "a", **_verdict({"float32": (90, 95)})},
+        {"dataset": "b", **_verdict({"float32": (10, 95)})},
+    ]
+    page = render_index(verdicts, ["a/report.html", "b/report.html"])
+    assert page.count("no (inconclusive)</td>") == 1
+    assert '<td class="bad">no</td>' in page
