@@ -158,10 +158,13 @@ def test_tie_broken_by_smallest_and_none_keeps_the_previous_choice():
     none = select_best(summary, "mean_accuracy", "none")
     assert (none["generator"], none["size"]) == (before["generator"], before["size"]) == ("g1", 48)
     assert none["tied_cells"] == ["m/g1/48", "m/g1/32"]
-    assert "tie" in none["tie_note"] and "none kept the highest mean, m/g1/48" in none["tie_note"]
+    assert none["tie_note"].startswith("The choice was a tie: 2 cells (m/g1/48, m/g1/32)")
+    assert "Chosen: m/g1/48." in none["tie_note"]
+    picks = "none: m/g1/48; smallest: m/g1/32; fastest: m/g1/32."
+    assert none["tie_note"].endswith(picks)
     smallest = select_best(summary, "mean_accuracy", "smallest")
     assert (smallest["generator"], smallest["size"], smallest["n_params"]) == ("g1", 32, 1000)
-    assert smallest["tie_note"].endswith("selection.tie_break: smallest chose m/g1/32.")
+    assert "Chosen: m/g1/32." in smallest["tie_note"] and smallest["tie_note"].endswith(picks)
     assert select_best(summary, "mean_accuracy", "fastest")["size"] == 32
     # a clear winner is no tie: the tie-break changes nothing
     runs = _runs(
@@ -173,6 +176,9 @@ def test_tie_broken_by_smallest_and_none_keeps_the_previous_choice():
     decided = select_best(clear, "mean_accuracy", "smallest")
     assert decided["size"] == 48 and decided["tied_cells"] == ["m/g1/48"]
     assert decided["tie_note"].startswith("Not a tie")
+    # the rerun contract: when the tie-break does not change the chosen cell, selection.json
+    # reads the same (train_final reads it), so changing the key retrains nothing
+    assert decided == select_best(clear, "mean_accuracy", "none")
     with pytest.raises(SelectionError, match="tie_break 'largest'"):
         select_best(summary, "mean_accuracy", "largest")
 

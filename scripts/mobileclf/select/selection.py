@@ -63,10 +63,12 @@ def select_best(
         [metric, "size", "n_params"], ascending=[False, True, True], kind="stable"
     )
     tied = _tied(complete, ranked, metric)
-    if tie_break == "none" or tied.empty:
-        best = ranked.iloc[0]
-    else:
-        best = tied.sort_values(TIE_BREAKS[tie_break], kind="stable").iloc[0]
+    choices = {"none": ranked.iloc[0]}
+    for name, keys in TIE_BREAKS.items():
+        choices[name] = (
+            tied.sort_values(keys, kind="stable").iloc[0] if len(tied) else choices["none"]
+        )
+    best = choices[tie_break]
     return {
         "arch": str(best.arch),
         "generator": str(best.generator),
@@ -82,24 +84,24 @@ def select_best(
             f"Selected on {metric} over the same CV folds it is reported on: this "
             "score is optimistic (winner's curse); the holdout estimate is unbiased."
         ),
-        "tie_break": tie_break,
         "tied_cells": [_cell(row) for _, row in tied.iterrows()],
-        "tie_note": _tie_note(tied, ranked, best, tie_break),
+        "tie_note": _tie_note(tied, best, choices),
     }
 
 
-def _tie_note(tied: pd.DataFrame, ranked: pd.DataFrame, best, tie_break: str) -> str:
-    """The report's sentence on whether the choice was a tie and how it was broken."""
+def _tie_note(tied: pd.DataFrame, best, choices: dict) -> str:
+    """The report's sentence on whether the choice was a tie and what each tie_break picks.
+
+    It does not name the configured tie_break: selection.json must read the same whenever
+    the chosen cell is the same, or changing tie_break would retrain the final model
+    (train_final reads selection.json) without changing anything.
+    """
     if len(tied) <= 1:
         return "Not a tie: every other cell is below the best by more than the fold noise."
     cells = ", ".join(_cell(row) for _, row in tied.iterrows())
-    text = (
+    picks = "; ".join(f"{name}: {_cell(row)}" for name, row in choices.items())
+    return (
         f"The choice was a tie: {len(tied)} cells ({cells}) are within fold noise of the best "
         "mean (the 95% interval of their paired per-fold gap to the best reaches 0). "
+        f"Chosen: {_cell(best)}. What each selection.tie_break picks among them: {picks}."
     )
-    if tie_break == "none":
-        return text + (
-            f"selection.tie_break: none kept the highest mean, {_cell(ranked.iloc[0])}; "
-            "set smallest or fastest to prefer a cheaper model the data cannot tell apart."
-        )
-    return text + f"selection.tie_break: {tie_break} chose {_cell(best)}."
