@@ -25,6 +25,19 @@ PERCENT_COLUMNS = {
     "mean_accuracy",
     "std_accuracy",
     "agreement",
+    # the intervals of mobileclf.stats (tables/mobile.csv, verdict evidence)
+    "accuracy_low",
+    "accuracy_high",
+    "drop_low",
+    "drop_high",
+    "gallery_low",
+    "gallery_high",
+    "camera_low",
+    "camera_high",
+    "gallery_drop_low",
+    "gallery_drop_high",
+    "camera_drop_low",
+    "camera_drop_high",
 }
 
 
