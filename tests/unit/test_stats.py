@@ -218,3 +218,14 @@ def test_model_card_states_each_variant_with_its_count_and_interval():
     table = _variant_table(export, 12)
     assert "| 83.3% (10/12; 95% CI 55%-95%) |" in table
     assert "| 100.0% (12/12; 95% CI 76%-100%) |" in table
+
+
+def test_heatmap_marks_the_best_and_the_tied_cells(tmp_path):
+    from mobileclf.select.aggregate import _tie_marks, plot_heatmap
+
+    summary = summarise(_runs(GRID, {32: 1000, 48: 3000}), expected_folds=3)
+    wide = summary.pivot(index="size", columns="generator", values="mean_accuracy")
+    marks = _tie_marks(summary, wide)  # rows: sizes 32, 48; columns: g1, g2
+    assert marks == [["\ntied", ""], ["\nbest", ""]]
+    plot_heatmap(summary, tmp_path / "cv_heatmap.png", "grid")
+    assert (tmp_path / "cv_heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
