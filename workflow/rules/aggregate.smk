@@ -46,5 +46,6 @@ checkpoint select_config:
         runtime=bind(R.light_runtime),
     params:
         metric=config["selection"]["metric"],
+        tie_break=config["selection"]["tie_break"],
     script:
         "../../scripts/select_config.py"

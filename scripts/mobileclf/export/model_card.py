@@ -13,16 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from mobileclf import atomic
-
-
-def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion: honest for small holdouts and 0%/100%."""
-    if total == 0:
-        return (float("nan"), float("nan"))
-    p = successes / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+from mobileclf.stats import percent_interval, wilson_interval
 
 
 def _pct(value: float | None) -> str:
@@ -43,7 +34,8 @@ def _data_table(splits: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _variant_table(export: pd.DataFrame) -> str:
+def _variant_table(export: pd.DataFrame, n: int) -> str:
+    """The variants, each holdout accuracy with its count and 95% interval (n images)."""
     lines = [
         "| variant | size | input | output | weights | holdout accuracy | Δ vs Keras "
         "| top-1 agreement | max prob diff |",
@@ -52,11 +44,17 @@ def _variant_table(export: pd.DataFrame) -> str:
     for row in export.itertuples():
         lines.append(
             f"| `model_{row.variant}.tflite` | {row.bytes / 1024:.1f} KiB | {row.input_dtype} | "
-            f"{row.output_dtype} | {row.weights} | {_pct(row.accuracy)} | "
+            f"{row.output_dtype} | {row.weights} | {_accuracy_cell(row.accuracy, n)} | "
             f"{100 * row.accuracy_delta:+.1f} pts | {_pct(row.agreement)} | "
             f"{row.max_prob_diff:.2g} |"
         )
     return "\n".join(lines)
+
+
+def _accuracy_cell(accuracy: float | None, n: int) -> str:
+    if accuracy is None or not n or (isinstance(accuracy, float) and math.isnan(accuracy)):
+        return _pct(accuracy)
+    return f"{_pct(accuracy)} ({percent_interval(round(accuracy * n), n).split('(', 1)[1]}"
 
 
 def _cv_caveat(chosen: dict, reduced: bool) -> str:
@@ -202,7 +200,7 @@ def _performance(card: CardInputs) -> list[str]:
         "",
         f"Final Keras model on the **holdout** ({n} images never used for training or selection):",
         "",
-        f"* accuracy **{_pct(metrics.get('accuracy'))}** (95% Wilson interval "
+        f"* accuracy **{_pct(metrics.get('accuracy'))}** ({correct}/{n} right; 95% Wilson interval "
         f"{_pct(low)}–{_pct(high)}), macro F1 {metrics.get('macro_f1', float('nan')):.3f}, "
         f"AUC {auc}",
     ]
@@ -219,14 +217,15 @@ def _performance(card: CardInputs) -> list[str]:
         "",
         "Cross-validation score of the chosen configuration: "
         f"{_pct(chosen.get('mean_accuracy'))} (± {_pct(chosen.get('std_accuracy'))}). "
-        + _cv_caveat(chosen, card.reduced),
+        + _cv_caveat(chosen, card.reduced)
+        + (f" {chosen['tie_note']}" if chosen.get("tie_note") else ""),
         "",
         "## Deployable variants",
         "",
         f"Each variant run in the LiteRT interpreter on the {n} holdout images and compared with "
         f"the Keras model (float32 must stay within {card.tolerance:g} in probability):",
         "",
-        _variant_table(card.export),
+        _variant_table(card.export, n),
         "",
     ]
     return lines

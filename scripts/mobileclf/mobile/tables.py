@@ -27,7 +27,15 @@ TABLE_COLUMNS = [
     "sensitivity",
     "specificity",
     "drop_vs_computer",
+    # added by issue 22 (after the contract's columns): how sure each number is
+    "n_correct",
+    "accuracy_low",
+    "accuracy_high",
+    "drop_low",
+    "drop_high",
+    "drop_p_value",
 ]
+STATS_COLUMNS = TABLE_COLUMNS[TABLE_COLUMNS.index("n_correct") :]
 
 
 # --- the table ------------------------------------------------------------------------
@@ -35,7 +43,9 @@ TABLE_COLUMNS = [
 
 def mobile_table(predictions: pd.DataFrame, labels: list[str], positive_index: int) -> pd.DataFrame:
     """tables/mobile.csv: metrics per subset × variant × path × severity, and the drop in
-    accuracy points (fraction) against the Keras model on the computer path."""
+    accuracy points (fraction) against the Keras model on the computer path; each accuracy
+    with its count and 95% Wilson interval, each drop with its paired (same images)
+    interval and exact McNemar p-value (:mod:`mobileclf.stats`)."""
     from mobileclf.metrics import classification_metrics
 
     prob_columns = [f"prob_{k}" for k in range(len(labels))]
@@ -60,9 +70,11 @@ def mobile_table(predictions: pd.DataFrame, labels: list[str], positive_index: i
                     macro_f1=metrics["macro_f1"],
                     sensitivity=metrics.get("sensitivity"),
                     specificity=metrics.get("specificity"),
+                    **_paired_stats(group, part),
                 )
             )
-    table = pd.DataFrame(rows, columns=TABLE_COLUMNS[:-1])
+    columns = [c for c in TABLE_COLUMNS if c != "drop_vs_computer"]
+    table = pd.DataFrame(rows, columns=columns)
     table["severity"] = table.severity.astype("Int64")
     baseline = (
         table[(table.variant == KERAS) & (table.path == "computer")].set_index("subset").accuracy
@@ -75,7 +87,29 @@ def mobile_table(predictions: pd.DataFrame, labels: list[str], positive_index: i
     table["_v"] = table.variant.map({v: i for i, v in enumerate(variants)})
     table["_p"] = table.path.map(order)
     table = table.sort_values(["subset", "_v", "_p", "severity"], kind="stable")
-    return table.drop(columns=["_v", "_p"]).reset_index(drop=True)
+    return table.drop(columns=["_v", "_p"])[TABLE_COLUMNS].reset_index(drop=True)
+
+
+def _paired_stats(group: pd.DataFrame, part: pd.DataFrame) -> dict:
+    """Count, Wilson interval, and the paired drop against Keras on the computer path over
+    the same images (matched by image; NaN where the images do not match)."""
+    from mobileclf.stats import paired_drop, wilson_interval
+
+    right = group.predicted.astype(int) == group.y.astype(int)
+    correct, n = int(right.sum()), len(group)
+    low, high = wilson_interval(correct, n)
+    out = dict(n_correct=correct, accuracy_low=low, accuracy_high=high)
+    base = part[(part.variant == KERAS) & (part.path == "computer")]
+    base_right = (base.predicted.astype(int) == base.y.astype(int)).groupby(base.image).first()
+    images = group.image.to_numpy()
+    if len(base_right) and set(images) <= set(base_right.index) and len(set(images)) == n:
+        drop = paired_drop(base_right.loc[images].to_numpy(), right.to_numpy())
+        out.update(
+            drop_low=drop["drop_low"], drop_high=drop["drop_high"], drop_p_value=drop["p_value"]
+        )
+    else:
+        out.update(drop_low=np.nan, drop_high=np.nan, drop_p_value=np.nan)
+    return out
 
 
 # --- figures --------------------------------------------------------------------------

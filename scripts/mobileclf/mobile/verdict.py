@@ -13,14 +13,35 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from mobileclf import stats
 from mobileclf.mobile.predict import KERAS
 
+DEPLOYABLE, NOT_DEPLOYABLE, INCONCLUSIVE = "deployable", "not deployable", "inconclusive"
 
-def _accuracy(table: pd.DataFrame, variant: str, path: str, severity: int | None = None) -> float:
+
+def _row(table: pd.DataFrame, variant: str, path: str, severity: int | None = None):
     part = table[(table.subset == "holdout") & (table.variant == variant) & (table.path == path)]
     if severity is not None:
         part = part[part.severity == severity]
-    return float(part.accuracy.iloc[0]) if len(part) else math.nan
+    return part.iloc[0] if len(part) else None
+
+
+def _accuracy(table: pd.DataFrame, variant: str, path: str, severity: int | None = None) -> float:
+    row = _row(table, variant, path, severity)
+    return float(row.accuracy) if row is not None else math.nan
+
+
+def _count(table: pd.DataFrame, variant: str, path: str, severity: int | None = None):
+    """(correct, n) of one holdout row; tables without n_correct (older runs) give it back
+    from accuracy × n_images, which is exact for counts."""
+    row = _row(table, variant, path, severity)
+    if row is None:
+        return 0, 0
+    n = int(row.n_images)
+    correct = row.get("n_correct")
+    if correct is None or pd.isna(correct):
+        correct = round(float(row.accuracy) * n)
+    return int(correct), n
 
 
 @dataclass(frozen=True)
@@ -50,19 +71,31 @@ def decide(
 ) -> dict:
     """The verdict for one dataset from tables/mobile.csv (holdout rows).
 
-    A TFLite variant passes when its gallery accuracy and its camera accuracy at
-    ``thresholds.camera_severity`` reach the thresholds; the dataset is deployable when
-    one does, and the smallest passing file is recommended.
+    A criterion (gallery accuracy; camera accuracy at ``thresholds.camera_severity``) is
+    decided only when the 95% Wilson interval of its k/n lies wholly on one side of the
+    threshold. A variant passes when both criteria pass, fails when one fails, and is
+    undecided otherwise. The outcome is "deployable" when a variant passes (the smallest
+    such file is recommended), else "inconclusive" when a variant is undecided (more
+    holdout images could still make it pass), else "not deployable".
     """
     limits = Thresholds.from_config(thresholds)
     baseline = _accuracy(table, KERAS, "computer")
     evidence = _evidence(table, limits, model_bytes)
-    passing = [e for e in evidence if e["passes_gallery"] and e["passes_camera"]]
+    passing = [e for e in evidence if e["outcome"] == "pass"]
     recommended = min(passing, key=lambda e: e["bytes"] or 0)["variant"] if passing else None
+    if recommended:
+        outcome = DEPLOYABLE
+    elif any(e["outcome"] == "undecided" for e in evidence):
+        outcome = INCONCLUSIVE
+    else:
+        outcome = NOT_DEPLOYABLE
     return {
         "deployable": recommended is not None,
+        "outcome": outcome,
         "recommended_variant": recommended,
-        "summary": _summary(recommended, evidence, limits),
+        "summary": _summary(outcome, recommended, evidence, limits),
+        "deciding_criteria": sorted({c for e in evidence for c in e["deciding"]}),
+        "holdout_images_needed": _images_needed(outcome, evidence),
         "thresholds": {
             "gallery_accuracy": limits.gallery,
             "camera_accuracy": limits.camera,
@@ -71,43 +104,128 @@ def decide(
         "computer_accuracy_keras": baseline,
         "evidence": evidence,
         "camera_by_severity": _camera_curve(table),
-        "next_steps": next_steps(evidence, baseline, limits, selection, generator, cv_summary),
+        "next_steps": next_steps(
+            evidence,
+            baseline,
+            limits,
+            selection,
+            generator,
+            cv_summary,
+            baseline_count=_count(table, KERAS, "computer"),
+        )
+        + _more_images_step(outcome, evidence),
     }
 
 
 def _evidence(table: pd.DataFrame, limits: Thresholds, model_bytes: dict[str, int]) -> list:
-    """One row per TFLite variant: its accuracies and whether it passes each threshold."""
+    """One row per TFLite variant: its accuracies (point, count, interval), whether the
+    point estimate reaches each threshold (``passes_*``, as before) and whether the
+    interval decides it (``*_decision``), and the criteria that decide the variant."""
     evidence = []
     for variant in [v for v in dict.fromkeys(table.variant) if v != KERAS]:
-        gallery = _accuracy(table, variant, "gallery")
-        camera = _accuracy(table, variant, "camera", limits.severity)
-        evidence.append(
-            dict(
-                variant=variant,
-                bytes=model_bytes.get(variant),
-                computer=_accuracy(table, variant, "computer"),
-                gallery=gallery,
-                camera=camera,
-                passes_gallery=bool(gallery >= limits.gallery),
-                passes_camera=bool(camera >= limits.camera),
-            )
-        )
+        entry = dict(variant=variant, bytes=model_bytes.get(variant))
+        entry["computer"] = _accuracy(table, variant, "computer")
+        criteria = {
+            "gallery": (_count(table, variant, "gallery"), limits.gallery),
+            "camera": (_count(table, variant, "camera", limits.severity), limits.camera),
+        }
+        for name, ((correct, n), threshold) in criteria.items():
+            low, high = stats.wilson_interval(correct, n)
+            entry[name] = correct / n if n else math.nan
+            entry[f"passes_{name}"] = bool(n and correct / n >= threshold)
+            entry[f"{name}_correct"], entry[f"{name}_n"] = correct, n
+            entry[f"{name}_low"], entry[f"{name}_high"] = low, high
+            entry[f"{name}_decision"] = stats.decide_against(correct, n, threshold)
+            entry[f"{name}_images_needed"] = stats.images_needed(entry[name], threshold)
+        for name, row in (
+            ("gallery", _row(table, variant, "gallery")),
+            ("camera", _row(table, variant, "camera", limits.severity)),
+        ):  # the paired drop from Keras on the computer path (tables/mobile.csv)
+            for key in ("drop_low", "drop_high", "drop_p_value"):
+                value = row.get(key) if row is not None else None
+                entry[f"{name}_{key}"] = None if value is None or pd.isna(value) else float(value)
+        decisions = {name: entry[f"{name}_decision"] for name in criteria}
+        if all(d == "pass" for d in decisions.values()):
+            entry["outcome"], entry["deciding"] = "pass", list(criteria)
+        elif any(d == "fail" for d in decisions.values()):
+            entry["outcome"] = "fail"
+            entry["deciding"] = [c for c, d in decisions.items() if d == "fail"]
+        else:
+            entry["outcome"] = "undecided"
+            entry["deciding"] = [c for c, d in decisions.items() if d == "undecided"]
+        evidence.append(entry)
     return evidence
 
 
-def _summary(recommended: str | None, evidence: list[dict], limits: Thresholds) -> str:
+def _criterion_text(entry: dict, name: str, limits: Thresholds) -> str:
+    label = "gallery" if name == "gallery" else f"camera (severity {limits.severity})"
+    threshold = limits.gallery if name == "gallery" else limits.camera
+    measured = stats.percent_interval(entry[f"{name}_correct"], entry[f"{name}_n"])
+    return f"{label} {measured}, needs {threshold:.0%}"
+
+
+def _summary(
+    outcome: str, recommended: str | None, evidence: list[dict], limits: Thresholds
+) -> str:
+    """One sentence naming only the criteria that decide the outcome, with their counts
+    and intervals; variants with the same deciding numbers are named together."""
     if recommended:
-        return (
-            f"Deployable: {recommended} passes the gallery ({limits.gallery:.0%}) and camera "
-            f"severity {limits.severity} ({limits.camera:.0%}) thresholds."
+        entry = next(e for e in evidence if e["variant"] == recommended)
+        texts = "; ".join(_criterion_text(entry, c, limits) for c in entry["deciding"])
+        return f"Deployable: {recommended} passes: {texts}."
+    if not evidence:
+        return "Not deployable: no TFLite variant was measured."
+    wanted = "undecided" if outcome == INCONCLUSIVE else "fail"
+    groups: dict[str, list[str]] = {}
+    for entry in [e for e in evidence if e["outcome"] == wanted]:
+        text = "; ".join(_criterion_text(entry, c, limits) for c in entry["deciding"])
+        groups.setdefault(text, []).append(entry["variant"])
+    reasons = " | ".join(f"{', '.join(names)}: {text}" for text, names in groups.items())
+    if outcome == INCONCLUSIVE:
+        needed = _images_needed(outcome, evidence)
+        advice = (
+            f" At the measured accuracy about {needed} holdout images would decide it."
+            if needed
+            else ""
         )
-    best_gallery = max((e["gallery"] for e in evidence), default=math.nan)
-    best_camera = max((e["camera"] for e in evidence), default=math.nan)
-    return (
-        f"Not deployable: best gallery accuracy {best_gallery:.0%} "
-        f"(needs {limits.gallery:.0%}), best camera accuracy at severity {limits.severity} "
-        f"{best_camera:.0%} (needs {limits.camera:.0%})."
+        several = max(len(e["deciding"]) for e in evidence if e["outcome"] == wanted) > 1
+        straddle = (
+            "the 95% intervals straddle their thresholds, so these holdout images cannot tell "
+            "whether they are met"
+            if several
+            else "the 95% interval straddles the threshold, so these holdout images cannot "
+            "tell whether it is met"
+        )
+        return f"Inconclusive: {straddle}. {reasons}.{advice}"
+    return f"Not deployable: below the threshold with the whole 95% interval. {reasons}."
+
+
+def _images_needed(outcome: str, evidence: list[dict]) -> int | None:
+    """For an inconclusive verdict, the fewest holdout images that would decide some
+    undecided variant at its measured accuracies (the largest over its deciding criteria)."""
+    if outcome != INCONCLUSIVE:
+        return None
+    per_variant = []
+    for entry in [e for e in evidence if e["outcome"] == "undecided"]:
+        needed = [entry[f"{c}_images_needed"] for c in entry["deciding"]]
+        if needed and all(n is not None for n in needed):
+            per_variant.append(max(needed))
+    return min(per_variant) if per_variant else None
+
+
+def _more_images_step(outcome: str, evidence: list[dict]) -> list[dict]:
+    needed = _images_needed(outcome, evidence)
+    if outcome != INCONCLUSIVE:
+        return []
+    n = max((e["gallery_n"] for e in evidence), default=0)
+    because = (
+        f"the verdict is inconclusive on {n} holdout images: the 95% interval straddles a threshold"
     )
+    if needed:
+        because += f"; at the measured accuracy about {needed} images would decide it"
+    else:
+        because += "; the measured accuracy equals the threshold, so no number of images decides it"
+    return [dict(action="more holdout images", because=because)]
 
 
 def _camera_curve(table: pd.DataFrame) -> dict[str, dict[str, float]]:
@@ -129,14 +247,17 @@ def next_steps(
     selection: dict,
     generator: dict,
     cv_summary: pd.DataFrame | None,
+    baseline_count: tuple[int, int] | None = None,
 ) -> list[dict]:
     """Ordered suggestions, each with the measured numbers that triggered it: the model's
-    capacity, then quantisation, then the gallery path, then the camera path."""
+    capacity, then quantisation, then the gallery path, then the camera path.
+    ``baseline_count``: the Keras model's (correct, n) on the computer path, to state its
+    accuracy with count and interval."""
     if not evidence:
         return []
     size = int(selection.get("size", 0))
     float_variant = next((e for e in evidence if e["variant"] == "float32"), evidence[0])
-    steps = _capacity_steps(baseline, limits, cv_summary)
+    steps = _capacity_steps(baseline, limits, cv_summary, baseline_count)
     steps += _quantisation_steps(evidence, float_variant)
     steps += _gallery_steps(float_variant, size)
     if float_variant["camera"] < limits.camera:
@@ -144,14 +265,26 @@ def next_steps(
     return steps
 
 
+def _drop_text(entry: dict, name: str) -> str:
+    """' (95% CI a to b points, exact McNemar p = x; paired over the same images)'."""
+    low, high = entry.get(f"{name}_drop_low"), entry.get(f"{name}_drop_high")
+    if low is None or high is None:
+        return ""
+    return (
+        f" (95% CI {100 * low:.0f} to {100 * high:.0f} points, exact McNemar "
+        f"p = {entry[f'{name}_drop_p_value']:.2g}; paired over the same images)"
+    )
+
+
 def _capacity_steps(
-    baseline: float, limits: Thresholds, cv_summary: pd.DataFrame | None
+    baseline: float, limits: Thresholds, cv_summary: pd.DataFrame | None, count=None
 ) -> list[dict]:
     """The Keras model itself is below the gallery threshold: no phone path can help."""
     if baseline >= limits.gallery:
         return []
+    measured = stats.percent_interval(*count) if count and count[1] else f"{baseline:.0%}"
     because = (
-        f"the Keras model reaches only {baseline:.0%} on the holdout on the computer, below "
+        f"the Keras model reaches only {measured} on the holdout on the computer, below "
         f"the gallery threshold {limits.gallery:.0%}: no phone path can do better than this"
     )
     if cv_summary is not None and len(cv_summary):
@@ -188,7 +321,8 @@ def _gallery_steps(float_variant: dict, size: int) -> list[dict]:
         dict(
             action="other image size (larger) or match the phone's resizing",
             because=(
-                f"the gallery path loses {gallery_drop:.1%} against the computer path with the "
+                f"the gallery path loses {gallery_drop:.1%} against the computer path"
+                f"{_drop_text(float_variant, 'gallery')} with the "
                 "same model: the phone's bilinear scaling without antialiasing differs from the "
                 f"training resize at {size} px; a larger size makes the two agree more closely"
             ),
@@ -202,6 +336,7 @@ def _camera_steps(
     """The camera path is below its threshold: augment, enlarge, or add capacity."""
     camera = float_variant["camera"]
     camera_drop = float_variant["computer"] - camera
+    camera_text = stats.percent_interval(float_variant["camera_correct"], float_variant["camera_n"])
     augmented = _has_photometric_augmentation(generator)
     steps = []
     if not augmented:
@@ -209,8 +344,9 @@ def _camera_steps(
             dict(
                 action="generator with brightness and rotation",
                 because=(
-                    f"camera accuracy at severity {limits.severity} is {camera:.0%} "
-                    f"({camera_drop:.1%} below the computer path) and the selected generator "
+                    f"camera accuracy at severity {limits.severity} is {camera_text}, "
+                    f"{camera_drop:.1%} below the computer path"
+                    f"{_drop_text(float_variant, 'camera')}, and the selected generator "
                     f"{selection.get('generator')!r} has no brightness_range/rotation_range: "
                     "train for the light and tilt the camera adds"
                 ),
@@ -223,7 +359,7 @@ def _camera_steps(
                 because=(
                     f"the camera path crops 480 px and resizes to {size} px by nearest "
                     "neighbour: at this size a pixel of the model input is one sampled camera "
-                    f"pixel (noise and aliasing pass through); camera accuracy {camera:.0%}"
+                    f"pixel (noise and aliasing pass through); camera accuracy {camera_text}"
                 ),
             )
         )
@@ -233,7 +369,7 @@ def _camera_steps(
                 action="bigger model",
                 because=(
                     f"the generator already augments brightness and rotation and the size is "
-                    f"{size} px, yet the camera path reaches {camera:.0%}: more capacity is the "
+                    f"{size} px, yet the camera path reaches {camera_text}: more capacity is the "
                     "remaining lever of the paper's loop"
                 ),
             )

@@ -273,12 +273,14 @@ def reduction_summary(args) -> None:
     tf_runtime.configure(1, 0)
     from mobileclf.data.datasets import load
     from mobileclf.reduce.size import selected_model_bytes
+    from mobileclf.stats import tolerance_statement
 
     filters, neurons = expand_axis(args.grid["filters"]), expand_axis(args.grid["neurons"])
     tolerance = float(args.grid.get("tolerance", 1.0))
     data = load(args.images, args.splits, args.labels)
     folds = sum(column.startswith("fold") for column in data.splits.columns)
-    table = summarise(read_blocks(args.blocks), grid_cells(filters, neurons), folds)
+    rows = read_blocks(args.blocks)
+    table = summarise(rows, grid_cells(filters, neurons), folds)
     chosen = choose_cell(table, tolerance)
     table.loc[chosen.name, "chosen"] = True
     params_before, bytes_before = selected_model_bytes(
@@ -301,6 +303,11 @@ def reduction_summary(args) -> None:
         rule=(
             f"fewest parameters among cells whose mean CV accuracy is within {tolerance:g} "
             "accuracy points of the best cell; ties: higher accuracy, fewer filters, fewer neurons"
+        ),
+        tolerance_in_fold_noise=tolerance_statement(
+            rows.pivot_table(index="fold", columns=["filters", "neurons"], values="accuracy"),
+            (chosen.filters, chosen.neurons),
+            tolerance,
         ),
         grid=grid,
         note=(

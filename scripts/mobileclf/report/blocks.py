@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mobileclf.stats import wilson_interval  # noqa: F401 (the report's intervals, re-exported)
+
 PERCENT_COLUMNS = {
     "accuracy",
     "macro_f1",
@@ -23,6 +25,19 @@ PERCENT_COLUMNS = {
     "mean_accuracy",
     "std_accuracy",
     "agreement",
+    # the intervals of mobileclf.stats (tables/mobile.csv, verdict evidence)
+    "accuracy_low",
+    "accuracy_high",
+    "drop_low",
+    "drop_high",
+    "gallery_low",
+    "gallery_high",
+    "camera_low",
+    "camera_high",
+    "gallery_drop_low",
+    "gallery_drop_high",
+    "camera_drop_low",
+    "camera_drop_high",
 }
 
 
@@ -88,16 +103,6 @@ def formatted(table: Table) -> list[list[str]]:
         [format_cell(v, flag) for v, flag in zip(row, flags, strict=True)]
         for row in frame.itertuples(index=False)
     ]
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% interval of a proportion; honest for the small n of holdouts and phone tests."""
-    if n == 0:
-        return math.nan, math.nan
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def key_values(data: dict, skip: tuple[str, ...] = ()) -> pd.DataFrame:

@@ -12,6 +12,11 @@ from mobileclf import atomic
 from mobileclf.report.render import CSS
 
 
+def _outcome(verdict: dict) -> str:
+    """' (inconclusive)' when the intervals could not decide: 'no' is then not a no."""
+    return " (inconclusive)" if verdict.get("outcome") == "inconclusive" else ""
+
+
 def render_index(verdicts: list[dict], reports: list[str]) -> str:
     """One page for a multi-dataset run: each dataset's verdict and a link to its report."""
     rows = []
@@ -19,7 +24,8 @@ def render_index(verdicts: list[dict], reports: list[str]) -> str:
         css = "good" if verdict.get("deployable") else "bad"
         rows.append(
             f'<tr><td><a href="{html.escape(link)}">{html.escape(verdict["dataset"])}</a></td>'
-            f'<td class="{css}">{"yes" if verdict.get("deployable") else "no"}</td>'
+            f'<td class="{css}">{"yes" if verdict.get("deployable") else "no"}'
+            f"{_outcome(verdict)}</td>"
             f"<td>{html.escape(str(verdict.get('recommended_variant') or ''))}</td>"
             f"<td>{html.escape(verdict.get('summary', ''))}</td></tr>"
         )

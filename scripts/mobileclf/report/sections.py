@@ -91,18 +91,35 @@ def cv_section(data: ReportData) -> Section:
     section = Section("2. Cross-validation grid", "cv")
     if data.cv_summary is not None:
         section.blocks.extend(_paper_cv_tables(data.cv_summary))
+        if ties := _ties_text(data.cv_summary):
+            section.text(html.escape(ties))
     heatmap = data.inputs.cv_heatmap
     if heatmap is not None and heatmap.exists():
         section.blocks.append(Figure("Mean CV accuracy per image size × generator", heatmap))
     return section
 
 
+def _ties_text(summary: pd.DataFrame) -> str:
+    """Which cells the folds cannot tell from the best (tables/cv_summary.csv)."""
+    if "tied_with_best" not in summary:
+        return ""
+    tied = summary[summary.tied_with_best.astype(str).str.lower() == "true"]
+    cells = ", ".join(f"{r.arch}/{r.generator}/{int(r.size)}" for r in tied.itertuples())
+    return (
+        f"Cells tied with the best ({cells}): the 95% interval of the per-fold accuracy gap "
+        "to the best cell, paired over the same folds, reaches 0, so these folds cannot say "
+        "which is better (columns gap_to_best, gap_low, gap_high, tied_with_best)."
+    )
+
+
 def selection_section(data: ReportData) -> Section:
     section = Section("3. Selected configuration", "selection")
     if data.selection:
         section.text(data.selection.get("note", ""))
+        if data.selection.get("tie_note"):
+            section.text(html.escape(data.selection["tie_note"]))
         section.blocks.append(
-            Table("selection.json", key_values(data.selection, ("note",)), "selection")
+            Table("selection.json", key_values(data.selection, ("note", "tie_note")), "selection")
         )
     return section
 

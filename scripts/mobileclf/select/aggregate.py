@@ -2,7 +2,10 @@
 
 ``cv_runs.csv`` has one row per training job; ``cv_summary.csv`` one row per
 architecture × generator × size with mean, std (population std over folds, as the
-paper's ``numpy.std``), n_folds and the paper's text form ``95.88 (+- 1.80)``.
+paper's ``numpy.std``), n_folds and the paper's text form ``95.88 (+- 1.80)``, and
+(after those columns) whether the cell is *tied* with the best: its accuracy compared with
+the best cell's fold by fold (the folds are the same images), tied when the 95% interval
+of the mean per-fold gap reaches 0 (:func:`mobileclf.stats.paired_gap`).
 """
 
 from __future__ import annotations
@@ -109,7 +112,42 @@ def summarise(runs: pd.DataFrame, expected_folds: int) -> pd.DataFrame:
                 + ("" if len(done) == expected_folds else f" [{len(done)}/{expected_folds} folds]"),
             )
         )
-    return pd.DataFrame(rows)
+    return mark_ties(pd.DataFrame(rows), runs)
+
+
+TIE_COLUMNS = ["gap_to_best", "gap_low", "gap_high", "tied_with_best"]
+
+
+def mark_ties(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Add gap_to_best (best mean accuracy minus this cell's, over their common folds), its
+    95% paired-t interval gap_low..gap_high, and tied_with_best (the interval reaches 0:
+    these folds cannot tell the cell from the best). The best is the complete cell with the
+    highest mean accuracy; incomplete cells are never tied (selection cannot take them)."""
+    from mobileclf.stats import paired_gap
+
+    summary = summary.copy()
+    for column in TIE_COLUMNS:
+        summary[column] = False if column == "tied_with_best" else np.nan
+    complete = summary[summary.complete & summary.mean_accuracy.notna()]
+    if complete.empty:
+        return summary
+    best = complete.sort_values("mean_accuracy", ascending=False, kind="stable").iloc[0]
+    done = runs[runs.status == "ok"]
+    folds = done.pivot_table(
+        index="fold", columns=["arch", "generator", "size"], values="accuracy", aggfunc="first"
+    ).astype(float)
+    best_key = (best.arch, best.generator, int(best["size"]))
+    for index, row in complete.iterrows():
+        key = (row.arch, row.generator, int(row["size"]))
+        pair = folds[[best_key, key]].dropna() if key != best_key else None
+        if pair is None:
+            gap = (0.0, 0.0, 0.0)
+        else:
+            gap = paired_gap(pair[best_key].tolist(), pair[key].tolist())
+        summary.loc[index, ["gap_to_best", "gap_low", "gap_high"]] = gap
+        summary.loc[index, "tied_with_best"] = bool(gap[1] <= 0.0)
+    summary["tied_with_best"] = summary.tied_with_best.astype(bool)
+    return summary
 
 
 def paper_table_markdown(summary: pd.DataFrame) -> str:
@@ -146,21 +184,35 @@ def plot_heatmap(summary: pd.DataFrame, path: str | Path, title: str) -> None:
         axis.set_xlabel("generator")
         axis.set_ylabel("image size")
         axis.set_title(arch)
+        marks = _tie_marks(summary[summary.arch == arch], wide)
         for (i, j), value in np.ndenumerate(100 * wide.to_numpy(dtype=float)):
             axis.text(
                 j,
                 i,
-                "n/a" if np.isnan(value) else f"{value:.1f}",
+                "n/a" if np.isnan(value) else f"{value:.1f}{marks[i][j]}",
                 ha="center",
                 va="center",
                 color="white" if np.isnan(value) or value < 60 else "black",
                 fontsize=9,
             )
         figure.colorbar(image, ax=axis, label="mean CV accuracy (%)")
+    if "tied_with_best" in summary and summary.tied_with_best.sum() > 1:
+        title += "\n(tied: within fold noise of the best)"
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=120, format="png")
     plt.close(figure)
+
+
+def _tie_marks(part: pd.DataFrame, wide: pd.DataFrame) -> list[list[str]]:
+    """' best' / ' tied' under each heatmap value, in the layout of ``wide``."""
+    marks = [["" for _ in wide.columns] for _ in wide.index]
+    if "tied_with_best" not in part:
+        return marks
+    for row in part[part.tied_with_best].itertuples():
+        mark = "\nbest" if row.gap_to_best == 0 and row.gap_high == 0 else "\ntied"
+        marks[list(wide.index).index(row.size)][list(wide.columns).index(row.generator)] = mark
+    return marks
 
 
 def aggregate_cv(args) -> None:

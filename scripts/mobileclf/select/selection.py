@@ -1,8 +1,17 @@
 """Pick the best architecture × generator × size from the CV summary.
 
-Highest mean CV score; ties go to the smaller image size, then fewer parameters (both
+Highest mean CV score; exact ties go to the smaller image size, then fewer parameters (both
 cheaper on a phone). Only cells with every fold finished are eligible. The holdout is
 never looked at here.
+
+A difference the folds cannot resolve is not a reason to prefer a cell: cv_summary.csv
+marks the cells *tied* with the best (``tied_with_best``, a paired comparison over the same
+folds, :func:`mobileclf.select.aggregate.mark_ties`). ``selection.tie_break`` says what to
+do with them: ``none`` (default) keeps the highest mean exactly as before, ``smallest``
+takes the tied cell with the fewest parameters (then the smaller image size), ``fastest``
+the one with the smallest image size (then fewer parameters: inference cost grows with
+pixels). Ties are judged on accuracy; with another selection.metric only cells with an
+equal score count as tied.
 """
 
 from __future__ import annotations
@@ -11,17 +20,38 @@ import pandas as pd
 
 from mobileclf.errors import UserError
 
+TIE_BREAKS = {"smallest": ["n_params", "size"], "fastest": ["size", "n_params"]}
+
 
 class SelectionError(UserError):
     """No configuration can be selected."""
 
 
-def select_best(summary: pd.DataFrame, metric: str = "mean_accuracy") -> dict:
+def _cell(row) -> str:
+    return f"{row.arch}/{row.generator}/{int(row['size'])}"
+
+
+def _tied(complete: pd.DataFrame, ranked: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The cells within noise of the best (the best included), ranked as ``ranked``."""
+    if metric == "mean_accuracy" and "tied_with_best" in complete:
+        flags = complete.tied_with_best.astype(str).str.lower() == "true"
+        return ranked[ranked.index.isin(complete.index[flags])]
+    return ranked[ranked[metric] == ranked[metric].iloc[0]]
+
+
+def select_best(
+    summary: pd.DataFrame, metric: str = "mean_accuracy", tie_break: str = "none"
+) -> dict:
     if summary[summary.complete][metric].isna().all() and summary.complete.any():
         raise SelectionError(
             f"selection.metric {metric} is undefined for every configuration in the CV summary "
             "(sensitivity/specificity need two classes, AUC every class in each test part); "
             "choose another selection.metric"
+        )
+    if tie_break != "none" and tie_break not in TIE_BREAKS:
+        raise SelectionError(
+            f"selection.tie_break {tie_break!r} is not one of none, smallest, fastest; fix it "
+            "in the config"
         )
     complete = summary[summary.complete & summary[metric].notna()]
     if complete.empty:
@@ -32,7 +62,13 @@ def select_best(summary: pd.DataFrame, metric: str = "mean_accuracy") -> dict:
     ranked = complete.sort_values(
         [metric, "size", "n_params"], ascending=[False, True, True], kind="stable"
     )
-    best = ranked.iloc[0]
+    tied = _tied(complete, ranked, metric)
+    choices = {"none": ranked.iloc[0]}
+    for name, keys in TIE_BREAKS.items():
+        choices[name] = (
+            tied.sort_values(keys, kind="stable").iloc[0] if len(tied) else choices["none"]
+        )
+    best = choices[tie_break]
     return {
         "arch": str(best.arch),
         "generator": str(best.generator),
@@ -48,4 +84,24 @@ def select_best(summary: pd.DataFrame, metric: str = "mean_accuracy") -> dict:
             f"Selected on {metric} over the same CV folds it is reported on: this "
             "score is optimistic (winner's curse); the holdout estimate is unbiased."
         ),
+        "tied_cells": [_cell(row) for _, row in tied.iterrows()],
+        "tie_note": _tie_note(tied, best, choices),
     }
+
+
+def _tie_note(tied: pd.DataFrame, best, choices: dict) -> str:
+    """The report's sentence on whether the choice was a tie and what each tie_break picks.
+
+    It does not name the configured tie_break: selection.json must read the same whenever
+    the chosen cell is the same, or changing tie_break would retrain the final model
+    (train_final reads selection.json) without changing anything.
+    """
+    if len(tied) <= 1:
+        return "Not a tie: every other cell is below the best by more than the fold noise."
+    cells = ", ".join(_cell(row) for _, row in tied.iterrows())
+    picks = "; ".join(f"{name}: {_cell(row)}" for name, row in choices.items())
+    return (
+        f"The choice was a tie: {len(tied)} cells ({cells}) are within fold noise of the best "
+        "mean (the 95% interval of their paired per-fold gap to the best reaches 0). "
+        f"Chosen: {_cell(best)}. What each selection.tie_break picks among them: {picks}."
+    )
