@@ -79,7 +79,9 @@ def backbone_checks():
     each int8 conversion is single-threaded and takes minutes); every test waits for its
     own. The same code as tests/unit's quick backbone, in fresh interpreters (spawn)."""
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=2, mp_context=context)
+    # one check per interpreter (max_tasks_per_child=1): a worker reused after another
+    # backbone's check trained ResNet101 differently from a fresh process
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=context, max_tasks_per_child=1)
     try:
         yield {
             name: pool.submit(check_trains_and_runs_as_int8_tflite, name) for name in SLOW_BACKBONES
