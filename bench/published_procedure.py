@@ -1,4 +1,5 @@
-"""The published procedure (seed 000, Muneeb et al.), re-implemented from the paper's text.
+"""The published procedure of Muneeb et al. (2022), re-implemented from the
+paper's text.
 
 What the paper describes, and what this script therefore does, in one Python process:
   1. Step 1 (section 2.1, Fig. 2): resize every image to each size.

@@ -3,7 +3,7 @@
 Runs the workflow twice in a work directory: first up to selection.json (one
 architecture × generator × size, the CV grid's 5 folds; not part of the figure), then
 the reduction stage, which is timed. Prints the dry-run time of the reduction DAG, the
-wall time, trainings per minute and the chosen cell. The paper's grid (seed 000,
+wall time, trainings per minute and the chosen cell. The paper's grid (Muneeb et al. (2022),
 section 2.3) is the default: filters 1..19 × neurons 1..19 × 5 folds = 1,805 trainings
 at size 50, 15 epochs, model 1 of Table 11, SGD 0.01, batch 10.
 

@@ -1,4 +1,5 @@
-"""Segment every accepted manifest image (LAB + K-means, seed 004); write masked copies."""
+"""Segment every accepted manifest image (LAB + K-means, Ghaderzadeh et al. (n.d.));
+write masked copies."""
 
 import sys
 from pathlib import Path

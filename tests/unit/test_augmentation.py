@@ -1,4 +1,5 @@
-"""The train generators (seed 000, Table 1) against the legacy ImageDataGenerator they copy."""
+"""The train generators (Muneeb et al. (2022), Table 1) against the legacy
+ImageDataGenerator they copy."""
 
 from __future__ import annotations
 

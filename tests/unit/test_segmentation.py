@@ -1,4 +1,5 @@
-"""LAB + K-means segmentation (seed 004): the mask isolates an object, large images are
+"""LAB + K-means segmentation (Ghaderzadeh et al. (n.d.)): the
+mask isolates an object, large images are
 segmented at work size, the mobile paths segment like the app (the stage in the workflow:
 tests/workflow/test_segmentation_run.py)."""
 

@@ -1,4 +1,4 @@
-# Seed 000 steps 4-5: final model on all non-holdout images, TFLite variants with metadata
+# Muneeb et al. (2022) steps 4-5: final model on all non-holdout images, TFLite variants with metadata
 # and labels, each verified in the LiteRT interpreter against the Keras model.
 
 

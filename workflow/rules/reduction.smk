@@ -1,4 +1,4 @@
-# Stage 7: parameter reduction (seed 000, section 2.3, Fig. 9). For the selected
+# Stage 7: parameter reduction (Muneeb et al. (2022), section 2.3, Fig. 9). For the selected
 # arch/generator/size, the first conv's filters x the first dense layer's neurons are
 # cross-validated on the CV folds; the smallest model within the tolerance is chosen.
 # One job trains a block of cells (one TensorFlow start-up); a block's name lists its

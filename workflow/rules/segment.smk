@@ -1,4 +1,4 @@
-# Optional stage 2b: LAB + K-means segmentation (seed 004) of every accepted image, once
+# Optional stage 2b: LAB + K-means segmentation (Ghaderzadeh et al. (n.d.)) of every accepted image, once
 # per dataset; resize then reads the masked copies (datasets.<name>.segmentation.enabled).
 
 

@@ -1,6 +1,6 @@
-"""LAB + K-means segmentation before resizing (companion seed 004).
+"""LAB + K-means segmentation before resizing (companion Ghaderzadeh et al. (n.d.)).
 
-Seed 004 removes "unnecessary clinical components" from blood-smear images before
+Ghaderzadeh et al. (n.d.) removes "unnecessary clinical components" from blood-smear images before
 classification: RGB -> CIE LAB, K-means clustering of the pixels, binary thresholding
 (which clusters are the object), cleaning by morphology, and the mask applied to the RGB
 image. :func:`segment_rgb` does exactly that for one image, with NumPy, scikit-learn's
@@ -143,7 +143,8 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
 
 
 def segmentation_stages(rgb: np.ndarray, settings: SegmentationSettings) -> dict[str, object]:
-    """Every stage of seed 004's figure for one image (work resolution except ``masked``):
+    """Every stage of Ghaderzadeh et al. (n.d.)'s figure for one image (work resolution except
+    ``masked``):
     ``rgb``, ``lab``, ``clusters``, ``mask``, ``cleaned``, ``masked`` (full resolution),
     plus ``status`` (``ok`` or ``empty_mask``)."""
     work = _work_image(rgb, settings.work_size)
@@ -186,7 +187,7 @@ def segment_rgb(rgb: np.ndarray, settings: SegmentationSettings) -> tuple[np.nda
 def plot_stages(
     examples: list[tuple[str, np.ndarray]], settings: SegmentationSettings, path
 ) -> None:
-    """Seed 004's figure: one row per example image, one column per stage."""
+    """Ghaderzadeh et al. (n.d.)'s figure: one row per example image, one column per stage."""
     import matplotlib
 
     matplotlib.use("Agg")

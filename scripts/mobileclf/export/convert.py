@@ -1,6 +1,6 @@
 """Keras → TensorFlow Lite conversion, one function per deployable variant.
 
-Seed 000 (section 2.4) warns that phones need specific weight and input types or the app
+Muneeb et al. (2022) (section 2.4) warns that phones need specific weight and input types or the app
 crashes, so every variant has fixed, documented input/output types:
 
 * ``float32``: plain conversion, float32 in (raw RGB 0..255) and out (probabilities);

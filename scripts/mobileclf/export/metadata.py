@@ -1,6 +1,6 @@
 """TFLite metadata for the phone apps: write it with MediaPipe, read it back, check it.
 
-The TFLite Android Task Library and the Flutter templates of seed 000 read a model's
+The TFLite Android Task Library and the Flutter templates of Muneeb et al. (2022) read a model's
 embedded metadata to decide how to feed it (input normalisation, uint8 or float) and how
 to name its outputs (the packed label file). A wrong value there does not crash; it makes
 the app silently mislabel images. So the metadata is written with the image-classifier metadata

@@ -176,7 +176,8 @@ def _feeding(card: CardInputs) -> list[str]:
         "zero point 0). Rescaling and normalisation "
         f"(×{spec['input_scale']:.6g}, mean {[round(v, 4) for v in spec['input_mean']]}, "
         f"std {[round(v, 4) for v in spec['input_std']]}) are layers inside the model; the "
-        "metadata's normalisation is therefore the identity (mean 0, std 1), unlike seed 000's "
+        "metadata's normalisation is therefore the identity (mean 0, std 1), unlike "
+        "Muneeb et al. (2022)'s "
         "Table 2 (mean 0, std 255) whose models expected 0..1 input.",
         "* The output is one probability per class in `labels.txt` order"
         + "".join(

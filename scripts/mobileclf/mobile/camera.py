@@ -1,6 +1,6 @@
 """What the model sees on a phone: the gallery path and the live-camera path, emulated.
 
-Seed 000 (section 2.7) tested its models by hand on one phone, once loading pictures
+Muneeb et al. (2022) (section 2.7) tested its models by hand on one phone, once loading pictures
 from the gallery (Flutter ``tflite`` plugin) and once pointing the camera at them (the
 TensorFlow Lite Android image-classification template). Accuracy collapsed on the phone.
 This module reproduces both input paths deterministically, in NumPy/Pillow only (no
@@ -12,7 +12,7 @@ two taps per axis, pixel centres at +0.5, edges clamped, *no* antialiasing, unli
 Pillow's BILINEAR used for training), then ``(pixel - mean) / std``.
 
 Live camera (template, lib_support variant): the camera sees a 480-wide × 640-high
-portrait scene (seed 000, Fig. 5): the picture shown on a screen or paper, filling part
+portrait scene (Muneeb et al. (2022), Fig. 5): the picture shown on a screen or paper, filling part
 of the frame, on a background, under other light, slightly rotated, out of focus, with
 sensor noise; the stream is YUV420 (NV21, chroma at half resolution) converted back to
 RGB by the template's integer formula; optional JPEG compression stands in for a
@@ -38,7 +38,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from PIL import Image, ImageFilter
 
-FRAME_WIDTH = 480  # portrait frame of the template (seed 000, Fig. 5)
+FRAME_WIDTH = 480  # portrait frame of the template (Muneeb et al. (2022), Fig. 5)
 FRAME_HEIGHT = 640
 
 

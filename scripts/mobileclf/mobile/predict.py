@@ -1,4 +1,4 @@
-"""Mobile-emulated testing (seed 000, step 7): holdout images through the phone's input
+"""Mobile-emulated testing (Muneeb et al. (2022), step 7): holdout images through the phone's input
 paths, every model variant, one table.
 
 Three input paths per holdout image, all uint8 at the model's size:

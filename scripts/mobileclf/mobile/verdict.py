@@ -1,4 +1,5 @@
-"""Deployable or not, with the evidence and what to try next (seed 000's loop, made explicit).
+"""Deployable or not, with the evidence and what to try next (Muneeb et al. (2022)'s loop,
+made explicit).
 
 The paper's step 7 ends with "if accuracy is not sufficiently high, return to step 2.3 and
 repeat": other image size, generator with brightness/rotation, bigger model. Here the

@@ -119,7 +119,7 @@ def skip_reason(arch_spec: dict) -> str | None:
     if "backbone" in arch_spec:
         return (
             "the architecture is a pretrained backbone: its size is fixed by the backbone "
-            "(seed 000, Fig. 6: no parameter reduction for an existing model)"
+            "(Muneeb et al. (2022), Fig. 6: no parameter reduction for an existing model)"
         )
     kinds = {layer.get("type") for layer in arch_spec.get("layers", [])}
     missing = [

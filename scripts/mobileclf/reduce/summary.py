@@ -1,6 +1,6 @@
 """Summarise the reduction grid and choose the smallest model that keeps the accuracy.
 
-Seed 000, section 2.3 and Fig. 9: accuracy and parameter count per (filters, neurons)
+Muneeb et al. (2022), section 2.3 and Fig. 9: accuracy and parameter count per (filters, neurons)
 cell, a heatmap, and a far smaller model for the phone. The paper picks the cell by eye;
 here the rule is explicit (:func:`choose_cell`) so that reruns and other datasets get the
 same judgement.
@@ -129,7 +129,8 @@ def choose_cell(table: pd.DataFrame, tolerance: float) -> pd.Series:
 
 
 def plot_heatmap(table: pd.DataFrame, chosen: pd.Series, path: str | Path, title: str) -> None:
-    """Seed 000, Fig. 9: mean CV accuracy per filters × neurons; the chosen cell is boxed."""
+    """Muneeb et al. (2022), Fig. 9: mean CV accuracy per filters × neurons; the chosen cell
+    is boxed."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,4 +1,5 @@
-"""Collect per-fold metrics into the paper's cross-validation tables (seed 000, Tables 3-8).
+"""Collect per-fold metrics into the paper's cross-validation tables
+(Muneeb et al. (2022), Tables 3-8).
 
 ``cv_runs.csv`` has one row per training job; ``cv_summary.csv`` one row per
 architecture × generator × size with mean, std (population std over folds, as the
@@ -63,7 +64,7 @@ def read_runs(paths: list[str | Path]) -> pd.DataFrame:
 
 
 def paper_format(mean: float, std: float) -> str:
-    """Seed 000's table cell: accuracy in percent, ``95.88 (+- 1.80)``."""
+    """Muneeb et al. (2022)'s table cell: accuracy in percent, ``95.88 (+- 1.80)``."""
     if not np.isfinite(mean):
         return "missing"
     return f"{100 * mean:.2f} (+- {100 * std:.2f})"

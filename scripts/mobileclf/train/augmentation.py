@@ -1,4 +1,4 @@
-"""Train generators (seed 000, Table 1) as Keras preprocessing layers for tf.data.
+"""Train generators (Muneeb et al. (2022), Table 1) as Keras preprocessing layers for tf.data.
 
 A generator spec uses the names of Keras' legacy ``ImageDataGenerator`` so the paper's
 settings can be copied verbatim. Geometric and brightness changes run in the tf.data

@@ -1,10 +1,11 @@
-"""Transfer-learning backbones from ``keras.applications`` (companion seeds 001-004).
+"""Transfer-learning backbones from ``keras.applications`` (the companion
+studies: Susanto et al. 2021, Kilaru 2025, Gao et al. 2025, Ghaderzadeh et al. n.d.).
 
 An architecture may be ``{backbone: {name, weights, ...}, layers: [head]}``: the backbone
 (without its ImageNet classifier) followed by the head layers and the softmax that
 :func:`mobileclf.train.architectures.build_model` appends. The default head (the ``layers``
-default in the config schema) is seed 003's GlobalAveragePooling2D -> Dense(128) -> Dropout(0.2) (->
-Dense softmax).
+default in the config schema) is Gao et al. (2025)'s GlobalAveragePooling2D -> Dense(128) ->
+Dropout(0.2) (-> Dense softmax).
 
 Input: as for every mobileclf model, the raw RGB image, float32 0..255 (uint8 in the int8
 TFLite model). Each backbone's own ImageNet preprocessing is a layer *inside* the model

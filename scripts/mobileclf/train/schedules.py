@@ -1,7 +1,7 @@
 """Learning-rate schedules and early stopping from the config's ``training:`` section.
 
-The companion studies train with SGD (momentum) and a StepLR schedule (seed 003) or Adam
-with cosine annealing and early stopping on the validation loss (seed 002). The schedule
+The companion studies train with SGD (momentum) and a StepLR schedule (Gao et al. (2025)) or Adam
+with cosine annealing and early stopping on the validation loss (Kilaru (2025)). The schedule
 is a function of the epoch *within one training phase* (see :mod:`mobileclf.train.finetune`):
 each phase starts at its own base learning rate and anneals or steps from there, as a
 PyTorch scheduler created per phase would. The learning rate of every epoch is written to

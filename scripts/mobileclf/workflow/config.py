@@ -177,7 +177,7 @@ def fill_defaults(config: dict, schema: dict) -> dict:
 
 
 def expand_batch_sizes(architectures: dict) -> dict:
-    """Batch size as a grid axis (seed 001 compares 16/32/64): an architecture with
+    """Batch size as a grid axis (Susanto et al. (2021) compares 16/32/64): an architecture with
     ``batch_sizes: [16, 32]`` becomes the grid architectures ``{arch}_b16`` and
     ``{arch}_b32``, each with ``batch_size`` set, so every output path keeps the form
     results/{dataset}/cv/{arch}/... and selection.json's ``arch`` is a key of

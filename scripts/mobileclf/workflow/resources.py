@@ -7,8 +7,8 @@ and the epochs. Pure Python without TensorFlow or NumPy: the workflow evaluates 
 it builds the DAG, for every job of the grid.
 
 The constants were calibrated on this project's CPU jobs (a 16-px training job peaks at
-~0.5 GB RSS, almost all of it the TensorFlow runtime) and on seed 000's timings (a 300-px
-job of the CT grid is ~15 min on a GPU); they err on the generous side, and every retry
+~0.5 GB RSS, almost all of it the TensorFlow runtime) and on Muneeb et al. (2022)'s timings (a
+300-px job of the CT grid is ~15 min on a GPU); they err on the generous side, and every retry
 of a failed job (Snakemake's ``attempt``) asks for proportionally more.
 """
 

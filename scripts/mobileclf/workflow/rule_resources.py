@@ -117,7 +117,8 @@ def train_cv_mem_mb(config: dict, wildcards, attempt: int) -> int:
 
 def train_cv_runtime(config: dict, wildcards, attempt: int) -> int:
     """Wall-time minutes of one training job from its multiply-adds, images and epochs
-    (seed 000: 10-600 min per image size of its GPU grid); attempt x as long on retries."""
+    (Muneeb et al. (2022): 10-600 min per image size of its GPU grid); attempt x as long on
+    retries."""
     cost = _train_cost(config, wildcards)
     return _train_time(config, wildcards, cost, train_threads(config, wildcards), attempt)
 
