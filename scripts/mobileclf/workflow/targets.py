@@ -115,9 +115,10 @@ def ingest_input(config: dict, wildcards) -> str | list[str]:
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         for name in names:
             path = os.path.join(folder, name)
-            if not name.startswith(".") and os.path.isfile(path) and not os.path.islink(path):
-                if not snakemake_unsafe(os.path.relpath(path, spec["root"])):
-                    files.append(path)
+            usable = os.path.isfile(path) and not os.path.islink(path)
+            unsafe = snakemake_unsafe(os.path.relpath(path, spec["root"]))
+            if not name.startswith(".") and usable and not unsafe:
+                files.append(path)
     return sorted(files)
 
 
