@@ -259,7 +259,8 @@ def dataset_problems(config: dict) -> list[str]:
         wanted = spec["positive_class"]
         if not wanted or classes is None or wanted in classes:
             continue
-        close = difflib.get_close_matches(wanted, classes, n=1, cutoff=0.5)
+        same_letters = [c for c in classes if c.casefold() == wanted.casefold()]
+        close = same_letters or difflib.get_close_matches(wanted, classes, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         lines.append(
             f"datasets.{name}.positive_class: {wanted!r} is not a class folder of "
