@@ -55,3 +55,31 @@ def test_messy_folder_with_unicode_and_spaces_runs_end_to_end(tmp_path, tiny_con
     assert runs.sensitivity.notna().all()
     selection = json.loads((results / "selection.json").read_text())
     assert selection["size"] == 16 and selection["n_folds"] == 2
+
+
+def test_brace_file_is_rejected_and_config_checks_stop_before_any_job(tmp_path, tiny_config):
+    """A ``{wild}.png`` used to stop Snakemake with a WildcardError; it is one rejects.csv
+    row now. A layer list Keras cannot build and a positive_class that is not a class stop
+    the next run before any job, one line each, and the finished outputs stay."""
+    root = tmp_path / "data"
+    add_images(root / "a", 6, 1)
+    add_images(root / "b", 6, 2)
+    (root / "a" / "img000.png").rename(root / "a" / "{wild}.png")
+    config = tiny_config
+    config["datasets"] = {"braces": {"root": str(root), "positive_class": "b"}}
+    run_snakemake(tmp_path, config, "results/braces/splits.csv")
+    results = tmp_path / "results" / "braces"
+    rejects = pd.read_csv(results / "tables" / "rejects.csv")
+    assert rejects.path.tolist() == ["a/{wild}.png"]
+    assert "Snakemake reads as a wildcard" in rejects.reason[0]
+    assert len(read_table(results / "splits.csv")) == 11
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("*.csv")}
+    config["datasets"]["braces"]["positive_class"] = "B"
+    config["architectures"] = {"flat": {"layers": [{"type": "dropout", "rate": 0.5}]}}
+    result = run_snakemake(tmp_path, config, "results/braces/splits.csv", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    assert "architectures.flat.layers[0]: no flatten or gap before the classifier" in output
+    assert "datasets.braces.positive_class: 'B' is not a class folder" in output
+    assert "did you mean 'b'?" in output
+    assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.csv")} == before
