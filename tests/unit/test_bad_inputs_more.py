@@ -345,3 +345,42 @@ def test_class_names_are_inert_in_the_model_card_and_the_report(tmp_path):
     page = render_markdown("report", Callout(f"best: {HOSTILE}", True), [section], tmp_path)
     assert "<img" not in page
     assert page.count(md_text(HOSTILE)) == 3  # caption, cell, callout
+
+
+# ---------------------------------------------------------------- config files
+
+
+def test_config_file_mistakes_name_the_file_and_the_line(tmp_path):
+    from mobileclf.workflow.config import ConfigError, read_config_file
+
+    broken = tmp_path / "my.yaml"
+    broken.write_text("datasets:\n  x: {demo: true\nresize:\n  sizes: [16]\n")
+    with pytest.raises(ConfigError) as raised:
+        read_config_file(broken)
+    assert str(raised.value).startswith(f"{broken}, line 3, column 7: YAML syntax error:")
+    broken.write_text("datasets:\n\tx: 1\n")
+    with pytest.raises(ConfigError, match=r"line 2, column 1: .*'\\t'"):
+        read_config_file(broken)
+    with pytest.raises(ConfigError, match=r"config file .*nope.yaml does not exist"):
+        read_config_file(tmp_path / "nope.yaml")
+    broken.write_text("- a list\n")
+    with pytest.raises(ConfigError, match=r"holds list, not a mapping"):
+        read_config_file(broken)
+
+
+def test_check_config_script_prints_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    broken = tmp_path / "my.yaml"
+    broken.write_text("datasets:\n  x: {demo: true\n")
+    script = str(REPO / "scripts" / "check_config.py")
+    result = subprocess.run([sys.executable, script, str(broken)], capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{broken}, line 3" in result.stderr and len(result.stderr.splitlines()) == 1
+    good = subprocess.run(
+        [sys.executable, script, str(REPO / "config" / "config.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert good.returncode == 0 and "no problem found" in good.stderr

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pandas as pd
 import pytest
-from conftest import one_job_per_cell, run_snakemake
+from conftest import one_job_per_cell, run_snakemake, snakemake_command
 from helpers import add_images
 
 from mobileclf.data.split import read_table
@@ -83,3 +84,16 @@ def test_brace_file_is_rejected_and_config_checks_stop_before_any_job(tmp_path, 
     assert "datasets.braces.positive_class: 'B' is not a class folder" in output
     assert "did you mean 'b'?" in output
     assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.csv")} == before
+
+
+def test_yaml_error_in_the_default_config_names_the_file_and_line(tmp_path):
+    """Without --configfile the Snakefile reads config/config.yaml (relative to the working
+    directory) and names the line of a YAML error; Snakemake's own loader names neither."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text("datasets:\n  x: {demo: true\nresize: {}\n")
+    command = snakemake_command(tmp_path, [], options=["-n"])
+    assert command[-1] == "--configfile"  # no config file: the Snakefile's default is read
+    result = subprocess.run(command[:-1], capture_output=True, text=True, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    assert "config/config.yaml, line 3, column 7: YAML syntax error" in output

@@ -210,6 +210,39 @@ def expand_batch_sizes(architectures: dict) -> dict:
     return expanded
 
 
+def read_config_file(path: str | Path) -> dict:
+    """A config file read as Snakemake reads it, its mistakes as one line naming the file.
+
+    Snakemake loads ``--configfile`` itself, before the workflow: a missing file is a
+    traceback and a YAML syntax error "Config file is not valid JSON or YAML" without a
+    file or line. scripts/check_config.py reads the file here instead, so the user gets
+    the file, line and column (and then every schema, layer and dataset problem).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} does not exist (relative paths start in {Path.cwd()}); "
+            "give the path of your config, e.g. --configfile config/config.yaml"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        if mark is None:
+            raise ConfigError(f"{path}: YAML syntax error: {error}") from None
+        context = ""
+        if error.context and error.context_mark is not None:
+            context = f" ({error.context} at line {error.context_mark.line + 1})"
+        raise ConfigError(
+            f"{path}, line {mark.line + 1}, column {mark.column + 1}: YAML syntax error: "
+            f"{error.problem}{context}; fix that line (a missing ':', bracket or quote, or "
+            "a tab used for indentation)"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} holds {type(data).__name__}, not a mapping of config keys")
+    return data
+
+
 def architecture_problems(config: dict) -> list[str]:
     """One line per architecture layer Keras could not build at some ``resize.sizes``.
 
