@@ -110,6 +110,8 @@ def _inside_reason(walk: Walk, link: Path, target: Path, label: str) -> str:
             "must not relabel images; not read (move the images into the class they "
             "belong to)"
         )
+    if any(is_hidden(part) for part in target.relative_to(walk.real_root).parts):
+        return f"symlink to {where}, a hidden or system file or folder, which is not read"
     kind = "the folder " if target.is_dir() else ""
     return f"duplicate of {kind}{where} (a symlink to it within the class; read there)"
 
