@@ -12,7 +12,7 @@ from mobileclf.data.ingest import IngestOptions, ingest, rejects_table
 
 
 def main(args) -> None:
-    manifest, labels = ingest(args.root, IngestOptions(**args.options))
+    manifest, labels = ingest(args.root, IngestOptions(**args.options), args.dataset)
     rejected = rejects_table(manifest)
     log = logging.getLogger("ingest")
     for row in rejected.itertuples():
@@ -35,6 +35,7 @@ if __name__ == "__main__":
     arguments = parser(__doc__)
     arguments.add_argument("--root", required=True)
     arguments.add_argument("--options", type=json_arg, default={})
+    arguments.add_argument("--dataset", default="<name>", help="its name in the config")
     arguments.add_argument("--manifest", required=True)
     arguments.add_argument("--labels", required=True)
     arguments.add_argument(

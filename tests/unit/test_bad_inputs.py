@@ -259,8 +259,9 @@ def test_symlinks_outside_the_root_are_not_followed_unless_allowed(tmp_path):
     assert "outside the data root is not followed" in rejected_reason(manifest, "a/link.png")
     assert "follow_symlinks: true" in rejected_reason(manifest, "a/linkdir")
     assert "broken symlink" in rejected_reason(manifest, "a/broken.png")
-    # a link inside the root is read; here it duplicates an image of another class
-    assert "different classes" in rejected_reason(manifest, "b/inside.png")
+    # a link inside the root never relabels: the image stays in its own class only
+    assert "not part of class 'b'" in rejected_reason(manifest, "b/inside.png")
+    assert row(manifest, "a/img001.png").status == "ok"
     assert "already read" in rejected_reason(manifest, "b/loop")
     followed, _ = ingest(root, IngestOptions(follow_symlinks=True))
     assert row(followed, "a/link.png").status == "ok"

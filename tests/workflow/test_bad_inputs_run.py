@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pandas as pd
 import pytest
-from conftest import one_job_per_cell, run_snakemake
+from conftest import one_job_per_cell, run_snakemake, snakemake_command
 from helpers import add_images
 
 from mobileclf.data.split import read_table
@@ -55,3 +56,44 @@ def test_messy_folder_with_unicode_and_spaces_runs_end_to_end(tmp_path, tiny_con
     assert runs.sensitivity.notna().all()
     selection = json.loads((results / "selection.json").read_text())
     assert selection["size"] == 16 and selection["n_folds"] == 2
+
+
+def test_brace_file_is_rejected_and_config_checks_stop_before_any_job(tmp_path, tiny_config):
+    """A ``{wild}.png`` used to stop Snakemake with a WildcardError; it is one rejects.csv
+    row now. A layer list Keras cannot build and a positive_class that is not a class stop
+    the next run before any job, one line each, and the finished outputs stay."""
+    root = tmp_path / "data"
+    add_images(root / "a", 6, 1)
+    add_images(root / "b", 6, 2)
+    (root / "a" / "img000.png").rename(root / "a" / "{wild}.png")
+    config = tiny_config
+    config["datasets"] = {"braces": {"root": str(root), "positive_class": "b"}}
+    run_snakemake(tmp_path, config, "results/braces/splits.csv")
+    results = tmp_path / "results" / "braces"
+    rejects = pd.read_csv(results / "tables" / "rejects.csv")
+    assert rejects.path.tolist() == ["a/{wild}.png"]
+    assert "Snakemake reads as a wildcard" in rejects.reason[0]
+    assert len(read_table(results / "splits.csv")) == 11
+    before = {p.name: p.stat().st_mtime_ns for p in results.glob("*.csv")}
+    config["datasets"]["braces"]["positive_class"] = "B"
+    config["architectures"] = {"flat": {"layers": [{"type": "dropout", "rate": 0.5}]}}
+    result = run_snakemake(tmp_path, config, "results/braces/splits.csv", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    assert "architectures.flat.layers[0]: no flatten or gap before the classifier" in output
+    assert "datasets.braces.positive_class: 'B' is not a class folder" in output
+    assert "did you mean 'b'?" in output
+    assert {p.name: p.stat().st_mtime_ns for p in results.glob("*.csv")} == before
+
+
+def test_yaml_error_in_the_default_config_names_the_file_and_line(tmp_path):
+    """Without --configfile the Snakefile reads config/config.yaml (relative to the working
+    directory) and names the line of a YAML error; Snakemake's own loader names neither."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text("datasets:\n  x: {demo: true\nresize: {}\n")
+    command = snakemake_command(tmp_path, [], options=["-n"])
+    assert command[-1] == "--configfile"  # no config file: the Snakefile's default is read
+    result = subprocess.run(command[:-1], capture_output=True, text=True, cwd=tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    assert "config/config.yaml, line 3, column 7: YAML syntax error" in output

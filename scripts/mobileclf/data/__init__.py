@@ -4,7 +4,8 @@ Rules, entry scripts and modules share names: ``ingest`` (:mod:`.ingest`: manife
 one row per file, accepted or rejected with a reason), ``segment`` (:mod:`.segment`,
 optional LAB + K-means masking), ``split`` (:mod:`.split`: splits.csv, holdout + folds),
 ``resize`` (:mod:`.resize`: one uint8 array per image size) and ``make_demo``
-(:mod:`.demo`). :mod:`.images` is the one rule for decoding a file into RGB;
+(:mod:`.demo`). :mod:`.tree` is the walk of the data root (symlinks, loops, wildcard
+braces); :mod:`.images` is the one rule for decoding a file into RGB;
 :mod:`.datasets` loads and cross-checks what training jobs read.
 
 Nothing is imported here: the Snakefile and light jobs import single modules.

@@ -51,14 +51,20 @@ def check_labels(labels: list[str], data_labels: set[str], where: str) -> None:
         )
 
 
-def positive_index(labels: list[str], positive_class: str) -> int:
-    """Index of the "disease" class for sensitivity/specificity (default: the second label)."""
+def positive_index(labels: list[str], positive_class: str, dataset: str = "") -> int:
+    """Index of the "disease" class for sensitivity/specificity (default: the second label).
+
+    The workflow checks the key against the class folders when it reads the config
+    (mobileclf.workflow.config.dataset_problems); this is the check of last resort (a
+    demo dataset whose images did not exist yet, a job run by hand).
+    """
     if not positive_class:
         return 1
     if positive_class not in labels:
+        key = f"datasets.{dataset}.positive_class" if dataset else "the dataset's positive_class"
         raise DataMismatch(
             f"positive_class {positive_class!r} is not a class of this dataset "
-            f"({', '.join(labels)}); fix datasets.<name>.positive_class in the config"
+            f"({', '.join(labels)}); fix {key} in the config"
         )
     return labels.index(positive_class)
 
@@ -90,6 +96,33 @@ def check_row_order(
         )
 
 
+def load_images(path: str | Path) -> np.ndarray:
+    """A resized array (N, S, S, 3) uint8, memory-mapped; refused when it is not one.
+
+    An array overwritten or cut short (a copy interrupted, a file from another tool) would
+    otherwise surface as a NumPy traceback ("Cannot load file containing pickled data");
+    like a wrong row count, it gets the one-line "delete it and rerun".
+    """
+    fix = "it was damaged or overwritten; delete it and rerun (resize writes it again)"
+    try:
+        images = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise DataMismatch(f"{path} is not a readable NumPy array ({error}); {fix}") from None
+    shape = getattr(images, "shape", ())
+    if (
+        not isinstance(images, np.ndarray)
+        or images.dtype != np.uint8
+        or len(shape) != 4
+        or shape[1] != shape[2]
+        or shape[3] != 3
+    ):
+        kind = getattr(images, "dtype", type(images).__name__)
+        raise DataMismatch(
+            f"{path} holds {kind} {shape}, not resized images (N, S, S, 3) uint8; {fix}"
+        )
+    return images
+
+
 def load(
     images_path: str | Path,
     splits_path: str | Path,
@@ -97,7 +130,7 @@ def load(
     manifest_path: str | Path | None = None,
 ) -> ResizedData:
     """Read and cross-check the inputs of a training job; raise on any disagreement."""
-    images = np.load(images_path, mmap_mode="r")
+    images = load_images(images_path)
     splits = read_table(splits_path)
     labels = read_labels(labels_path)
     check_splits(splits)

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from mobileclf.data.images import ImageRejected, load_rgb
+from mobileclf.data.tree import (
+    LOOSE_FILE,
+    UNSAFE_NAME,
+    Walk,
+    scan_root,
+    snakemake_unsafe,
+)
 from mobileclf.errors import UserError
 
 MANIFEST_COLUMNS = [
@@ -31,11 +37,7 @@ MANIFEST_COLUMNS = [
     "status",
     "reason",
 ]
-HIDDEN_OR_SYSTEM = {"thumbs.db", "desktop.ini", "__macosx", "$recycle.bin"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".dcm"}
 REJECTS_COLUMNS = ["path", "label", "reason"]
-# written by Snakemake into directory() outputs such as the generated demo data: not a user file
-WORKFLOW_FILES = {".snakemake_timestamp"}
 
 
 class IngestError(UserError):
@@ -54,64 +56,6 @@ class IngestOptions:
     group_csv_path_column: str = "path"
     group_csv_group_column: str = "group"
     group_pattern: str | None = None
-
-
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".") or name.lower() in HIDDEN_OR_SYSTEM
-
-
-def _symlink_problem(entry: Path, root: Path, follow_symlinks: bool) -> str:
-    """Why a symlink is not read (empty: read it). Links inside the root are fine."""
-    if not entry.is_symlink():
-        return ""
-    target = entry.resolve()
-    if not target.exists():
-        return f"broken symlink to {target}; fix or remove the link"
-    if follow_symlinks or target.is_relative_to(root.resolve()):
-        return ""
-    return (
-        f"symlink to {target} outside the data root is not followed "
-        "(set ingest.follow_symlinks: true to allow)"
-    )
-
-
-def _walk_class(
-    class_dir: Path, root: Path, follow_symlinks: bool, seen: set[Path] | None = None
-) -> Iterator[tuple[Path, str]]:
-    """Yield (entry, reason-if-skipped) for everything under a class folder, sorted.
-
-    Nested sub-folders belong to the class. Every entry that is not read is yielded with
-    its reason (hidden files, links not followed, folders named like images, a link back
-    to a folder already read), so the manifest accounts for everything in the tree.
-    """
-    seen = set() if seen is None else seen
-    real = class_dir.resolve()
-    if real in seen:
-        yield class_dir, "folder already read through another path (symlink loop); skipped"
-        return
-    seen.add(real)
-    for entry in sorted(class_dir.iterdir(), key=lambda p: p.name):
-        if _is_hidden(entry.name):
-            kind = "folder" if entry.is_dir() else "file"
-            yield entry, f"hidden or system {kind}, skipped"
-            continue
-        problem = _symlink_problem(entry, root, follow_symlinks)
-        if problem:
-            yield entry, problem
-            continue
-        if entry.is_dir():
-            if entry.suffix.lower() in IMAGE_SUFFIXES:
-                yield (
-                    entry,
-                    (
-                        "a folder named like an image file, not read; rename it if it holds "
-                        "images of this class"
-                    ),
-                )
-                continue
-            yield from _walk_class(entry, root, follow_symlinks, seen)
-            continue
-        yield entry, ""
 
 
 def _sha256(path: Path) -> str:
@@ -167,7 +111,13 @@ def _group_of(relative: str, lookup: dict[str, str], pattern: re.Pattern | None)
 
 
 def _check_class_name(name: str, root: Path) -> None:
-    """Class names travel through labels.txt (one per line) and CSVs: no edge whitespace."""
+    """Class names travel through labels.txt (one per line), CSVs and every path Snakemake
+    lists: no edge whitespace, no wildcard braces."""
+    if snakemake_unsafe(name):
+        raise IngestError(
+            f"class folder {name!r} under {root} contains '{{' or '}}', which Snakemake reads "
+            "as a wildcard in every path of the class; rename the folder"
+        )
     if name != name.strip() or any(c in name for c in "\r\n\t"):
         raise IngestError(
             f"class folder {name!r} under {root} starts or ends with white space or contains "
@@ -219,73 +169,64 @@ def _read_image(file: Path, row: dict, options: IngestOptions) -> None:
         )
 
 
-def ingest(root: str | Path, options: IngestOptions) -> tuple[pd.DataFrame, list[str]]:
+def ingest(
+    root: str | Path, options: IngestOptions, dataset: str = "<name>"
+) -> tuple[pd.DataFrame, list[str]]:
     """Scan ``root``; return the manifest and the sorted class names.
 
     Every entry under the root gets a row: accepted images with status ``ok``, everything
     else (hidden files, links not followed, unreadable files, duplicates) ``rejected``
     with the reason. Duplicate pixels within one class keep the first file; duplicates
     across classes reject every copy (the label is ambiguous and would leak between train
-    and test).
+    and test). ``dataset`` (the config's name for it) makes messages name its keys.
     """
     root = Path(root)
     if not root.is_dir():
         raise IngestError(
-            f"data root {root} does not exist or is not a folder; set datasets.<name>.root "
+            f"data root {root} does not exist or is not a folder; set datasets.{dataset}.root "
             "to a folder with one sub-folder per class"
         )
     lookup = _group_lookup(options, root)
     pattern = _group_pattern(options)
+    walk = Walk(root, options.follow_symlinks, dataset)
+    classes = scan_root(walk, _check_class_name)
     rows: list[dict] = []
-    classes: list[str] = []
-    seen: set[Path] = set()
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if entry.name in WORKFLOW_FILES:
+    for file, label, skip_reason in walk.entries:
+        relative = walk.relative(file)
+        if not skip_reason and snakemake_unsafe(relative):
+            skip_reason = UNSAFE_NAME
+        if skip_reason:
+            rows.append(_row(relative, label, status="rejected", reason=skip_reason))
             continue
-        if _is_hidden(entry.name):
-            kind = "folder" if entry.is_dir() else "file"
-            reason = f"hidden or system {kind}, skipped"
-            rows.append(_row(entry.name, "", status="rejected", reason=reason))
-            continue
-        problem = _symlink_problem(entry, root, options.follow_symlinks)
-        if problem:
-            rows.append(_row(entry.name, "", status="rejected", reason=problem))
-            continue
-        if not entry.is_dir():
-            rows.append(
-                _row(
-                    entry.name,
-                    "",
-                    status="rejected",
-                    reason="file directly under the data root has no class folder; "
-                    "move it into its class's sub-folder",
-                )
-            )
-            continue
-        _check_class_name(entry.name, root)
-        classes.append(entry.name)
-        for file, skip_reason in _walk_class(entry, root, options.follow_symlinks, seen):
-            relative = file.relative_to(root).as_posix()
-            if skip_reason:
-                rows.append(_row(relative, entry.name, status="rejected", reason=skip_reason))
-                continue
-            group = _group_of(relative, lookup, pattern)
-            note = ""
-            if lookup and not group:
-                note = f"not in ingest.group_csv {options.group_csv}: its own group"
-            row = _row(relative, entry.name, group, reason=note)
-            _read_image(file, row, options)
-            rows.append(row)
+        group = _group_of(relative, lookup, pattern)
+        note = f"not in ingest.group_csv {options.group_csv}: its own group"
+        row = _row(relative, label, group, reason=note if lookup and not group else "")
+        _read_image(file, row, options)
+        rows.append(row)
     manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
     _reject_duplicates(manifest)
     usable = sorted(manifest.loc[manifest.status == "ok", "label"].unique())
-    empty = [c for c in classes if c not in usable]
+    _check_usable(manifest, root, classes, usable)
+    return manifest, usable
+
+
+def _check_usable(manifest: pd.DataFrame, root: Path, classes: list[str], usable: list[str]):
+    """At least two classes with usable images, and no class folder without one."""
     if len(usable) < 2:
+        loose = manifest[manifest.reason == LOOSE_FILE]
+        hint = ""
+        if len(loose):
+            examples = ", ".join(loose.path.head(3))
+            hint = (
+                f" {len(loose)} file(s) lie directly under the root ({examples}): they need "
+                "one sub-folder per class."
+            )
         raise IngestError(
             f"{root} has {len(usable)} class folder(s) with usable images "
             f"({', '.join(usable) or 'none'}); "
-            "a classifier needs at least two. Put each class's images in its own sub-folder."
+            "a classifier needs at least two. Put each class's images in its own sub-folder." + hint
         )
+    empty = [c for c in classes if c not in usable]
     if empty:
         rejected = manifest[manifest.label.isin(empty)].head(3)
         examples = "; ".join(f"{r.path}: {r.reason}" for r in rejected.itertuples())
@@ -294,7 +235,6 @@ def ingest(root: str | Path, options: IngestOptions) -> tuple[pd.DataFrame, list
             "usable image; remove the folder or add images"
             + (f" (rejected: {examples})" if examples else " (the folder is empty)")
         )
-    return manifest, usable
 
 
 def rejects_table(manifest: pd.DataFrame) -> pd.DataFrame:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from mobileclf import atomic
+from mobileclf.markdown import md_text
 from mobileclf.stats import percent_interval, wilson_interval
 
 
@@ -29,7 +30,9 @@ def _data_table(splits: pd.DataFrame) -> str:
         columns=["cv", "holdout"], fill_value=0
     )
     lines = ["| class | training (non-holdout) | holdout |", "| --- | ---: | ---: |"]
-    lines += [f"| {label} | {row.cv} | {row.holdout} |" for label, row in counts.iterrows()]
+    lines += [
+        f"| {md_text(label)} | {row.cv} | {row.holdout} |" for label, row in counts.iterrows()
+    ]
     lines.append(f"| **total** | {counts.cv.sum()} | {counts.holdout.sum()} |")
     return "\n".join(lines)
 
@@ -141,7 +144,7 @@ def _model(card: CardInputs) -> list[str]:
         layer["type"] + "(" + ", ".join(f"{k}={v}" for k, v in layer.items() if k != "type") + ")"
         for layer in spec["layers"]
     )
-    order = ", ".join(f"{i}: {label}" for i, label in enumerate(spec["labels"]))
+    order = ", ".join(f"{i}: {md_text(label)}" for i, label in enumerate(spec["labels"]))
     return [
         "## Model",
         "",
@@ -207,7 +210,7 @@ def _performance(card: CardInputs) -> list[str]:
     ]
     if "sensitivity" in metrics:  # a binary task
         lines.append(
-            f"* positive class `{metrics.get('positive_class', '')}`: sensitivity "
+            f"* positive class {md_text(metrics.get('positive_class', ''))}: sensitivity "
             f"{_pct(metrics.get('sensitivity'))}, "
             f"specificity {_pct(metrics.get('specificity'))} "
             f"(TP {metrics['tp']}, FN {metrics['fn']}, FP {metrics['fp']}, TN {metrics['tn']})"

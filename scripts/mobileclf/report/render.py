@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from mobileclf.markdown import md_text
 from mobileclf.report.blocks import Callout, Figure, Section, Table, formatted
 
 CSS = """
@@ -92,17 +93,14 @@ def render_html(title: str, headline: Callout, sections: list[Section]) -> str:
 
 
 def _markdown_table(table: Table) -> str:
-    columns = [str(c) for c in table.frame.columns]
+    columns = [md_text(c) for c in table.frame.columns]
     lines = [
-        f"**{table.caption}**",
+        f"**{md_text(table.caption)}**",
         "",
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
     ]
-    lines += [
-        "| " + " | ".join(v.replace("|", "/").replace("\n", " ") for v in row) + " |"
-        for row in formatted(table)
-    ]
+    lines += ["| " + " | ".join(md_text(v) for v in row) + " |" for row in formatted(table)]
     return "\n".join(lines) + "\n"
 
 
@@ -113,7 +111,7 @@ def _strip_tags(text: str) -> str:
 
 
 def render_markdown(title: str, headline: Callout, sections: list[Section], base: Path) -> str:
-    parts = [f"# {title}", "", f"> **{headline.text}**", ""]
+    parts = [f"# {md_text(title)}", "", f"> **{md_text(headline.text)}**", ""]
     for section in sections:
         parts += [f"## {section.title}", ""]
         for block in section.blocks:
@@ -121,9 +119,9 @@ def render_markdown(title: str, headline: Callout, sections: list[Section], base
                 parts.append(_markdown_table(block))
             elif isinstance(block, Figure):
                 link = Path(os.path.relpath(block.path, base)).as_posix()
-                parts += [f"![{block.caption}]({link})", ""]
+                parts += [f"![{md_text(block.caption)}]({link})", ""]
             elif isinstance(block, Callout):
-                parts += [f"> **{block.text}**", ""]
+                parts += [f"> **{md_text(block.text)}**", ""]
             else:
                 parts += [_strip_tags(block), ""]
     return "\n".join(parts) + "\n"

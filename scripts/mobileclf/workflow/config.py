@@ -27,6 +27,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from mobileclf.errors import UserError
+from mobileclf.workflow.resources import shape_problems
 
 TYPE_NAMES = {
     "integer": "a whole number",
@@ -116,6 +117,15 @@ def _describe(error: ValidationError, root_schema: dict) -> list[str]:
     if kind == "oneOf" and error.absolute_path and error.absolute_path[0] == "datasets":
         hint = "give either 'root: <folder with one sub-folder per class>' or 'demo: true'"
         return [f"{where}: {hint}"]
+    if (
+        kind == "anyOf"
+        and len(error.absolute_path) == 2
+        and error.absolute_path[0] == "architectures"
+    ):
+        return [
+            f"{where}: give 'layers:' (a list such as [{{type: conv, filters: 32}}, "
+            "{type: flatten}, {type: dense, units: 64}]) or 'backbone: {name: MobileNetV2}'"
+        ]
     if kind == "pattern" or (kind == "propertyNames" and isinstance(value, dict)):
         return [f"{where}: {error.message}; names start with a letter and use only A-Z a-z 0-9 _ -"]
     if kind in ("minItems", "maxItems", "uniqueItems", "minProperties"):
@@ -200,10 +210,110 @@ def expand_batch_sizes(architectures: dict) -> dict:
     return expanded
 
 
+def read_config_file(path: str | Path) -> dict:
+    """A config file read as Snakemake reads it, its mistakes as one line naming the file.
+
+    Snakemake loads ``--configfile`` itself, before the workflow: a missing file is a
+    traceback and a YAML syntax error "Config file is not valid JSON or YAML" without a
+    file or line. scripts/check_config.py reads the file here instead, so the user gets
+    the file, line and column (and then every schema, layer and dataset problem).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            f"config file {path} does not exist (relative paths start in {Path.cwd()}); "
+            "give the path of your config, e.g. --configfile config/config.yaml"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        if mark is None:
+            raise ConfigError(f"{path}: YAML syntax error: {error}") from None
+        context = ""
+        if error.context and error.context_mark is not None:
+            context = f" ({error.context} at line {error.context_mark.line + 1})"
+        raise ConfigError(
+            f"{path}, line {mark.line + 1}, column {mark.column + 1}: YAML syntax error: "
+            f"{error.problem}{context}; fix that line (a missing ':', bracket or quote, or "
+            "a tab used for indentation)"
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} holds {type(data).__name__}, not a mapping of config keys")
+    return data
+
+
+def architecture_problems(config: dict) -> list[str]:
+    """One line per architecture layer Keras could not build at some ``resize.sizes``.
+
+    Runs the shape walk of the resource estimates (no TensorFlow) over every size, so a
+    layer list that training would refuse with a Keras traceback, after ingest, split and
+    resize ran, stops the run before any job. One line per faulty layer, naming
+    ``architectures.<name>.layers[i]`` and the image size(s). Needs the defaults filled.
+    """
+    lines = []
+    for name, spec in config["architectures"].items():
+        found: dict[int, list[tuple[int, str]]] = {}
+        for size in config["resize"]["sizes"]:
+            for index, text in shape_problems(spec["layers"], size, "backbone" in spec):
+                found.setdefault(index, []).append((size, text))
+        for index, problems in found.items():
+            others = ", ".join(str(size) for size, _ in problems[1:])
+            also = f" (also at image size(s) {others})" if others else ""
+            lines.append(f"architectures.{name}.layers[{index}]: {problems[0][1]}{also}")
+    return lines
+
+
+def _class_folders(config: dict, name: str) -> list[str] | None:
+    """The class folders of a dataset's root as it is now (None: not there yet)."""
+    spec = config["datasets"][name]
+    root = Path(f"results/{name}/demo_data" if spec["demo"] else spec["root"])
+    if not root.is_dir():
+        return None
+    return sorted(e.name for e in root.iterdir() if e.is_dir() and not e.name.startswith("."))
+
+
+def dataset_problems(config: dict) -> list[str]:
+    """Dataset keys that are wrong before any job runs: a ``positive_class`` that is not one
+    of the root's class folders (otherwise found only by the training jobs, after ingest,
+    split and resize ran) and a root whose path holds wildcard braces (Snakemake would
+    read ``{x}`` in every image path as a wildcard). Reads only the root's listing; a root
+    that does not exist yet (demo data before make_demo) is left to ingest."""
+    lines = []
+    for name, spec in config["datasets"].items():
+        root = "" if spec["demo"] else spec["root"]
+        if "{" in root or "}" in root:
+            lines.append(
+                f"datasets.{name}.root: {root!r} contains '{{' or '}}', which Snakemake reads "
+                "as a wildcard in every image path; rename the folder or point to a link to it"
+            )
+            continue
+        classes = _class_folders(config, name)
+        wanted = spec["positive_class"]
+        if not wanted or classes is None or wanted in classes:
+            continue
+        same_letters = [c for c in classes if c.casefold() == wanted.casefold()]
+        close = same_letters or difflib.get_close_matches(wanted, classes, n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        lines.append(
+            f"datasets.{name}.positive_class: {wanted!r} is not a class folder of "
+            f"{root or 'the demo data'} (classes: {', '.join(classes)}); class names are "
+            f"case-sensitive{hint}"
+        )
+    return lines
+
+
 def prepare_config(config: dict, schema_path: str | Path) -> dict:
     """What common.smk does with ``config`` at parse time, in place: check it (one line per
-    problem), fill in the schema's defaults, expand batch-size grids. Returns ``config``."""
+    problem), fill in the schema's defaults, check the layer lists and the datasets, expand
+    batch-size grids. Returns ``config``."""
     check_config(config, schema_path)
     fill_defaults(config, load_schema(schema_path))
+    problems = architecture_problems(config) + dataset_problems(config)
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} problem(s) in the configuration:\n"
+            + "\n".join(f"  - {line}" for line in problems)
+        )
     config["architectures"] = expand_batch_sizes(config["architectures"])
     return config

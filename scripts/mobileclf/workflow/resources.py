@@ -94,6 +94,75 @@ def layer_shapes(layers: list[dict], size: int, n_classes: int) -> list[tuple[st
     return rows
 
 
+def _map_problem(spec: dict, height: int, width: int, size: int) -> str:
+    """Why a conv or maxpool cannot run on a height x width map (empty: it can)."""
+    if spec["type"] == "conv":
+        kernel, padding = spec.get("kernel", 3), spec.get("padding", "valid")
+        if padding == "valid" and kernel > min(height, width):
+            return (
+                f"conv kernel {kernel} is larger than the {height}x{width} feature map at image "
+                f"size {size}; use a smaller kernel, padding: same, or drop the size"
+            )
+    elif spec["type"] == "maxpool" and spec.get("pool", 2) > min(height, width):
+        return (
+            f"maxpool pool {spec.get('pool', 2)} is larger than the {height}x{width} feature "
+            f"map at image size {size}; use a smaller pool, fewer pooling layers, or drop the "
+            "size"
+        )
+    return ""
+
+
+def shape_problems(layers: list[dict], size: int, backbone: bool = False) -> list[tuple[int, str]]:
+    """(layer index, problem) for the first layer build_model could not build at ``size``.
+
+    The same walk as :func:`layer_shapes`, checked instead of counted, so that a layer list
+    Keras would refuse is found when the config is read, not after ingest, split and resize
+    ran: a kernel or pool larger than the feature map (Keras: "Computed output size would
+    be zero or negative"), a conv, pool or gap after the tensor became a vector, and no
+    flatten or gap before the classifier (Keras: "Argument 'output' must have rank ...").
+    With a backbone the feature map's size is the backbone's: only the order is checked.
+    """
+    height = width = int(size)
+    vector_at: int | None = None  # index of the flatten/gap that made the tensor a vector
+    for index, spec in enumerate(layers):
+        kind = spec["type"]
+        if kind in ("conv", "maxpool", "gap") and vector_at is not None:
+            made_by = layers[vector_at]["type"]
+            return [
+                (
+                    index,
+                    f"{kind} after the {made_by} at layers[{vector_at}]: it needs a feature "
+                    f"map but the tensor is already a vector; move it before layers[{vector_at}]",
+                )
+            ]
+        if kind in ("conv", "maxpool") and not backbone:
+            problem = _map_problem(spec, height, width, size)
+            if problem:
+                return [(index, problem)]
+            if kind == "conv":
+                kernel, strides = spec.get("kernel", 3), spec.get("strides", 1)
+                padding = spec.get("padding", "valid")
+                height = _conv_out(height, kernel, strides, padding)
+                width = _conv_out(width, kernel, strides, padding)
+            else:
+                height, width = height // spec.get("pool", 2), width // spec.get("pool", 2)
+        elif kind in ("flatten", "gap"):
+            vector_at = index
+    if vector_at is None:
+        dense = [i for i, spec in enumerate(layers) if spec["type"] == "dense"]
+        index = dense[0] if dense else len(layers) - 1
+        where = "the backbone's feature map" if backbone else f"a {height}x{width} feature map"
+        return [
+            (
+                index,
+                f"no flatten or gap before the classifier: layers[{index}] "
+                f"({layers[index]['type']}) gets {where} at image size {size}; add "
+                f"{{type: flatten}} or {{type: gap}} before layers[{index}]",
+            )
+        ]
+    return []
+
+
 def count_params(layers: list[dict], size: int, n_classes: int) -> int:
     """Trainable parameters of the model build_model makes (normalisation layers excluded)."""
     return sum(row[1] for row in layer_shapes(layers, size, n_classes))

@@ -14,6 +14,7 @@ import os
 import re
 from pathlib import Path
 
+from mobileclf.data.tree import snakemake_unsafe
 from mobileclf.reduce.grid import expand_axis, grid_cells, plan_blocks, skip_reason
 
 # --- grid axes: the values of the wildcards ------------------------------------------------
@@ -103,7 +104,9 @@ def images_root(config: dict, wildcards) -> str:
 def ingest_input(config: dict, wildcards) -> str | list[str]:
     """The generated demo folder, or every regular file under the data root, so that adding,
     removing or editing an image reruns ingest (and, through the manifest, what depends on
-    it). Symlinks and hidden files are left to ingest, which lists them in the manifest."""
+    it). Symlinks and hidden files are left to ingest, which lists them in the manifest, and
+    so are paths with wildcard braces (``{wild}.png``), which Snakemake cannot take as an
+    input (ingest rejects them with the path named)."""
     spec = config["datasets"][wildcards.dataset]
     if spec["demo"]:
         return f"results/{wildcards.dataset}/demo_data"
@@ -112,7 +115,9 @@ def ingest_input(config: dict, wildcards) -> str | list[str]:
         subfolders[:] = [d for d in subfolders if not d.startswith(".")]
         for name in names:
             path = os.path.join(folder, name)
-            if not name.startswith(".") and os.path.isfile(path) and not os.path.islink(path):
+            usable = os.path.isfile(path) and not os.path.islink(path)
+            unsafe = snakemake_unsafe(os.path.relpath(path, spec["root"]))
+            if not name.startswith(".") and usable and not unsafe:
                 files.append(path)
     return sorted(files)
 
