@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -219,3 +220,20 @@ def test_mediapipe_messages_become_one_line():
     assert one_line(error) == (
         "INVALID_ARGUMENT: no normalization === Source Location Trace: === x"
     )
+
+
+def test_mediapipe_loads_without_tensorflow_and_leaves_the_real_one_importable():
+    """mediapipe.tasks.python imports TensorFlow only for a documentation decorator (10 s a
+    job); our import answers it with stand-ins and removes them, in a fresh process."""
+    code = (
+        "import sys; sys.path.insert(0, 'scripts')\n"
+        "from mobileclf.mobile.mediapipe_classifier import _import_mediapipe\n"
+        "mp = _import_mediapipe()\n"
+        "assert mp.image_classifier.ImageClassifier and mp.Image\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'tensorflow'], 'stand-ins left'\n"
+        "import importlib.util; assert importlib.util.find_spec('tensorflow').origin\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -21,7 +21,10 @@ metadata alone (``same_input_predicted``).
 
 from __future__ import annotations
 
+import itertools
 import re
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +42,53 @@ def one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
+_DOC_CONTROLS = (
+    "tensorflow",
+    "tensorflow.tools",
+    "tensorflow.tools.docs",
+    "tensorflow.tools.docs.doc_controls",
+)
+
+
+def _import_mediapipe():
+    """MediaPipe's vision tasks, imported without TensorFlow when TensorFlow is not loaded.
+
+    ``mediapipe.tasks.python`` imports TensorFlow only for the no-op documentation decorator
+    ``doc_controls.do_not_generate_docs`` (``core/optional_dependencies.py``), and that
+    import is 10 s of a mobile_predict job (35 s on a loaded machine) for a 50 ms
+    classification. Stand-in modules answer that one import and are removed right after,
+    so a later ``import tensorflow`` in the same process gets the real one. With
+    TensorFlow already loaded (the Keras job, a test process) nothing is replaced.
+    """
+    if "tensorflow" not in sys.modules and "mediapipe.tasks.python" not in sys.modules:
+        stubs = {name: types.ModuleType(name) for name in _DOC_CONTROLS}
+        stubs[_DOC_CONTROLS[-1]].do_not_generate_docs = lambda target: target
+        for parent, child in itertools.pairwise(_DOC_CONTROLS):
+            setattr(stubs[parent], child.rsplit(".", 1)[1], stubs[child])
+        sys.modules.update(stubs)
+        try:
+            import mediapipe.tasks.python.vision  # noqa: F401
+        finally:
+            for name in _DOC_CONTROLS:
+                if sys.modules.get(name) is stubs[name]:
+                    del sys.modules[name]
+    from mediapipe.tasks.python.core.base_options import BaseOptions
+    from mediapipe.tasks.python.vision import image_classifier
+    from mediapipe.tasks.python.vision.core.image import Image, ImageFormat
+
+    return types.SimpleNamespace(
+        BaseOptions=BaseOptions,
+        image_classifier=image_classifier,
+        Image=Image,
+        ImageFormat=ImageFormat,
+    )
+
+
 def load_classifier(model_path: str | Path):
     """An ``ImageClassifier`` for ``model_path`` returning every class's score, or
     :class:`MediaPipeRefusedError` naming the file with MediaPipe's own reason."""
-    from mediapipe.tasks.python.core.base_options import BaseOptions
-    from mediapipe.tasks.python.vision import image_classifier
+    mp = _import_mediapipe()
+    BaseOptions, image_classifier = mp.BaseOptions, mp.image_classifier
 
     options = image_classifier.ImageClassifierOptions(
         base_options=BaseOptions(model_asset_path=str(model_path)), max_results=-1
@@ -62,9 +107,10 @@ def load_classifier(model_path: str | Path):
 def classify(classifier, rgb: np.ndarray) -> list[tuple[str, float]]:
     """(category name, score) of every class, best first, as MediaPipe returns them for
     one decoded RGB image (uint8, height × width × 3)."""
-    from mediapipe.tasks.python.vision.core.image import Image, ImageFormat
-
-    image = Image(image_format=ImageFormat.SRGB, data=np.ascontiguousarray(rgb, dtype=np.uint8))
+    mp = _import_mediapipe()
+    image = mp.Image(
+        image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb, dtype=np.uint8)
+    )
     result = classifier.classify(image)
     return [(c.category_name, float(c.score)) for c in result.classifications[0].categories]
 
