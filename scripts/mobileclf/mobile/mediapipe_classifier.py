@@ -17,6 +17,18 @@ our emulation of Android's bilinear scaling plus the metadata's NormalizeOp). To
 two causes apart, every image is also given to MediaPipe at the gallery path's model
 size, where its resize has nothing to do: agreement there measures the runtime and the
 metadata alone (``same_input_predicted``).
+
+What MediaPipe's resize is (measured, :func:`mediapipe_resize`): on the CPU it maps the
+image onto the input tensor with a bilinear affine warp, output pixel ``x`` reading the
+source at ``x * width / size`` (top-left aligned, no antialiasing), so at a 4x downscale it
+reads one source pixel in four, where Android's ``createScaledBitmap`` (our gallery path)
+averages two pixels around the centre of each block. The LiteRT interpreter fed
+:func:`mediapipe_resize` of the decoded image gives MediaPipe's scores exactly at integer
+downscale factors and within 0.0005 (float models) or one uint8 output step (int8)
+otherwise, the same class on every image measured (tests/workflow/test_mediapipe_run.py);
+on the gallery path's own pixels MediaPipe gives LiteRT's scores exactly. Where MediaPipe
+and the gallery path disagree, the two resizes gave the model different pixels, nothing
+else.
 """
 
 from __future__ import annotations
@@ -135,7 +147,7 @@ def scores_by_label(
 
 def mediapipe_resize(rgb: np.ndarray, size: int) -> np.ndarray:
     """The model input MediaPipe's ImageClassifier makes of a decoded RGB image on the CPU
-    (measured against it: identical scores): bilinear ``cv2.warpAffine`` with output pixel
+    (measured against it, see the module's docstring): bilinear ``cv2.warpAffine`` with output pixel
     ``x`` at source ``x * width / size``, borders replicated."""
     import cv2
 
