@@ -190,7 +190,7 @@ def decoded_holdout(holdout: pd.DataFrame, root: str, options: dict) -> list[np.
     from mobileclf.data.images import load_rgb
     from mobileclf.data.segment import app_step
 
-    segment = app_step(options.get("segmentation"))
+    segment = app_step(options["segmentation"])
     images = []
     for path in holdout.path:
         rgb = load_rgb(Path(root) / path, options["max_pixels"], options["oversize"]).rgb
