@@ -237,3 +237,26 @@ def test_mediapipe_loads_without_tensorflow_and_leaves_the_real_one_importable()
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_mediapipe_decoding_options_are_only_what_changes_the_decoded_images():
+    """The rerun contract of mobile_predict's MediaPipe input: the decode limits and the
+    app's segmentation; not the resize rule, the seed or the phone-test size."""
+    from types import SimpleNamespace
+
+    from mobileclf.workflow import params as P
+
+    config = prepare_config(_config(None), SCHEMA_PATH)
+    wildcards = SimpleNamespace(dataset="tiny")
+    before = P.mediapipe_options(config, wildcards)
+    assert json.loads(before) == {
+        "max_pixels": 100_000_000,
+        "oversize": "reject",
+        "segmentation": None,
+    }
+    config["resize"]["mode"] = "pad"
+    config["seed"] = 7
+    config["mobile"]["phone_test_per_class"] = 2
+    assert P.mediapipe_options(config, wildcards) == before
+    config["datasets"]["tiny"]["ingest"]["oversize"] = "downscale"
+    assert json.loads(P.mediapipe_options(config, wildcards))["oversize"] == "downscale"
