@@ -41,13 +41,11 @@ def test_every_variant_classifies_in_mediapipe_with_metadata_labels(finished_run
     scores; and where it disagrees with LiteRT on the gallery path (Android's resize),
     LiteRT itself answers differently on the two resizes. The table's mediapipe rows and
     agreement columns say the same."""
-    from mediapipe.tasks.python.core.base_options import BaseOptions
-    from mediapipe.tasks.python.vision import image_classifier
-    from mediapipe.tasks.python.vision.core.image import Image, ImageFormat
-
-    from mobileclf.mobile.mediapipe_classifier import mediapipe_resize
+    from mobileclf.mobile.mediapipe_classifier import _import_mediapipe, mediapipe_resize
     from mobileclf.mobile.predict import app_normalization, predict_tflite
 
+    mp = _import_mediapipe()  # MediaPipe's own classes (without its TensorFlow import)
+    BaseOptions, image_classifier, Image = mp.BaseOptions, mp.image_classifier, mp.Image
     workdir, _ = finished_run
     labels = (results / "deploy" / "labels.txt").read_text().split()
     metadata = json.loads((results / "deploy" / "metadata.json").read_text())
@@ -66,7 +64,7 @@ def test_every_variant_classifies_in_mediapipe_with_metadata_labels(finished_run
         answers = []
         with image_classifier.ImageClassifier.create_from_options(options) as classifier:
             for i, rgb in enumerate(images):
-                result = classifier.classify(Image(image_format=ImageFormat.SRGB, data=rgb))
+                result = classifier.classify(Image(image_format=mp.ImageFormat.SRGB, data=rgb))
                 categories = result.classifications[0].categories
                 named = sorted((c.index, c.category_name) for c in categories)
                 assert named == list(enumerate(labels)), variant
