@@ -312,7 +312,10 @@ def test_mobile_table_accuracy_and_drop():
         "drop_low",
         "drop_high",
         "drop_p_value",
+        "litert_agreement",  # issue 16: path mediapipe rows only
+        "litert_agreement_same_input",
     ]
+    assert holdout.litert_agreement.isna().all()  # no mediapipe rows here
     camera = holdout[(holdout.variant == "int8") & (holdout.path == "camera")]
     assert camera.accuracy.tolist() == [1.0, 0.8, 0.5]
     assert camera.drop_vs_computer.round(6).tolist() == [0.0, 0.2, 0.5]

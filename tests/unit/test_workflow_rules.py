@@ -114,19 +114,21 @@ def test_defaults_are_filled_inside_every_nested_section():
         "camera_severity": 1,
     }
     assert mobile["latency"] == {"threads": [1, 4], "warmup": 5, "runs": 50}
-    assert mobile["camera_levels"] == [
-        {
-            "fill": 1.0,
-            "offset": 0.0,
-            "rotation": 0.0,
-            "light": 0.0,
-            "contrast": 0.0,
-            "blur": 0.0,
-            "noise": 0.0,
-            "yuv": False,
-            "jpeg_quality": None,
-        }
-    ]
+    assert mobile["camera_levels"][0] == {
+        "fill": 1.0,
+        "offset": 0.0,
+        "rotation": 0.0,
+        "light": 0.0,
+        "contrast": 0.0,
+        "blur": 0.0,
+        "noise": 0.0,
+        "yuv": False,
+        "jpeg_quality": None,
+    }
+    # issue 16: the four levels of config/config.yaml, so camera_severity 1 exists
+    demo = fill_defaults(yaml.safe_load((REPO / "config" / "config.yaml").read_text()), SCHEMA)
+    assert len(mobile["camera_levels"]) == 4
+    assert mobile["camera_levels"] == demo["mobile"]["camera_levels"]
     backbone = config["architectures"]["mnv2"]
     assert backbone["backbone"]["weights"] == "imagenet"
     assert backbone["backbone"]["trainable_layers"] == 20

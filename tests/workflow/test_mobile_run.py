@@ -44,7 +44,9 @@ def test_workflow_runs_mobile_stage_and_reruns_one_severity(tmp_path, tiny_confi
         table = pd.read_csv(results / "tables" / "mobile.csv")
         assert set(table.variant) == {"keras", "float32", "int8"}
         holdout = table[table.subset == "holdout"]
-        assert len(holdout) == 3 * 4  # variants × (computer, gallery, camera 0, camera 1)
+        # variants × (computer, gallery, camera 0, camera 1), and MediaPipe per TFLite file
+        assert len(holdout) == 3 * 4 + 2
+        assert sorted(holdout[holdout.path == "mediapipe"].variant) == ["float32", "int8"]
         # every accuracy and drop recomputed from the per-image predictions: the drop is the
         # Keras model's computer-path accuracy minus the row's
         predictions = pd.concat(

@@ -56,6 +56,7 @@ rule mobile_predict:
     input:
         model=T.mobile_model,
         metadata="results/{dataset}/deploy/metadata.json",
+        labels="results/{dataset}/labels.txt",
         holdout="results/{dataset}/mobile/holdout.csv",
         computer="results/{dataset}/mobile/inputs/computer.npy",
         gallery="results/{dataset}/mobile/inputs/gallery.npy",
@@ -74,6 +75,9 @@ rule mobile_predict:
     resources:
         mem_mb=bind(R.export_mem_mb),
         runtime=bind(R.export_runtime),
+    params:
+        root=bind(T.images_root),
+        options=bind(P.mediapipe_options),
     script:
         "../../scripts/mobile_predict.py"
 

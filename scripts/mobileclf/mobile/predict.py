@@ -10,9 +10,12 @@ Three input paths per holdout image, all uint8 at the model's size:
 * ``camera``: the live-camera template at each severity level
   (:func:`mobileclf.mobile.camera.camera_input`).
 
-Each variant (the Keras model, then each TFLite file) predicts every path; the table
-reports accuracy, macro F1, sensitivity/specificity and the drop against the Keras model
-on the computer path (the number a user sees before building an app).
+Each variant (the Keras model, then each TFLite file) predicts every path in the LiteRT
+interpreter; each TFLite file also goes through MediaPipe Tasks' ImageClassifier, the
+runtime apps load it with (path ``mediapipe``: the decoded image, resized, normalised and
+labelled by MediaPipe from the bundle's metadata; :mod:`mobileclf.mobile.mediapipe_classifier`).
+The table reports accuracy, macro F1, sensitivity/specificity and the drop against the
+Keras model on the computer path (the number a user sees before building an app).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from mobileclf import atomic
 from mobileclf.errors import UserError
 
 KERAS = "keras"
-PATHS = ("computer", "gallery", "camera")
+PATHS = ("computer", "gallery", "camera", "mediapipe")
 
 
 class MobileInputError(UserError):
@@ -181,6 +184,38 @@ def _predictor(variant: str, model: str, metadata: str):
     return lambda images: predict_tflite(model, images, mean, std)
 
 
+def decoded_holdout(holdout: pd.DataFrame, root: str, options: dict) -> list[np.ndarray]:
+    """Every holdout image as the app has it before resizing: decoded as on the gallery
+    path (the ingest rule, ``load_rgb``) and segmented when the app segments."""
+    from mobileclf.data.images import load_rgb
+    from mobileclf.data.segment import app_step
+
+    segment = app_step(options["segmentation"])
+    images = []
+    for path in holdout.path:
+        rgb = load_rgb(Path(root) / path, options["max_pixels"], options["oversize"]).rgb
+        images.append(segment(rgb) if segment is not None else rgb)
+    return images
+
+
+def mediapipe_frame(args, holdout: pd.DataFrame) -> pd.DataFrame:
+    """Path ``mediapipe``: the TFLite file in MediaPipe's ImageClassifier, fed the decoded
+    image (MediaPipe resizes and normalises); ``same_input_predicted`` is its answer on
+    the gallery path's model-size input, which isolates the runtime from the resize."""
+    from mobileclf.data.datasets import read_labels
+    from mobileclf.mobile.mediapipe_classifier import mediapipe_predict
+
+    labels = read_labels(args.labels)
+    top, scores = mediapipe_predict(
+        args.model, decoded_holdout(holdout, args.root, args.options), labels
+    )
+    frame = prediction_frame(holdout, args.variant, "mediapipe", None, scores)
+    frame["predicted"] = top  # MediaPipe's first category: what the app shows
+    same_input, _ = mediapipe_predict(args.model, list(np.load(args.gallery)), labels)
+    frame["same_input_predicted"] = pd.array(same_input, dtype="Int64")
+    return frame
+
+
 def mobile_predict(args) -> None:
     """The mobile_predict stage: one variant on every input path, long-format predictions.
 
@@ -195,15 +230,17 @@ def mobile_predict(args) -> None:
     for path, severity, array_path in inputs:
         images = np.load(array_path)
         probabilities = predict(images)
-        frame = prediction_frame(holdout, args.variant, path, severity, probabilities)
-        accuracy = float((frame.predicted == frame.y).mean())
+        frames.append(prediction_frame(holdout, args.variant, path, severity, probabilities))
+    if args.variant != KERAS:
+        frames.append(mediapipe_frame(args, holdout))
+    for frame in frames:
+        severity = frame.severity.iloc[0]
         logging.getLogger("predict").info(
             "%s %s %s: accuracy %.3f",
             args.variant,
-            path,
-            "" if severity is None else severity,
-            accuracy,
+            frame.path.iloc[0],
+            "" if pd.isna(severity) else severity,
+            float((frame.predicted == frame.y).mean()),
         )
-        frames.append(frame)
     table = pd.concat(frames, ignore_index=True)
     atomic.write_with(args.out, lambda p: table.to_csv(p, index=False))

@@ -34,8 +34,14 @@ TABLE_COLUMNS = [
     "drop_low",
     "drop_high",
     "drop_p_value",
+    # added by issue 16 (path mediapipe rows only): the app runtime against our LiteRT runs
+    "litert_agreement",
+    "litert_agreement_same_input",
 ]
-STATS_COLUMNS = TABLE_COLUMNS[TABLE_COLUMNS.index("n_correct") :]
+STATS_COLUMNS = TABLE_COLUMNS[
+    TABLE_COLUMNS.index("n_correct") : TABLE_COLUMNS.index("drop_p_value") + 1
+]
+AGREEMENT_COLUMNS = ["litert_agreement", "litert_agreement_same_input"]
 
 
 # --- the table ------------------------------------------------------------------------
@@ -71,6 +77,7 @@ def mobile_table(predictions: pd.DataFrame, labels: list[str], positive_index: i
                     sensitivity=metrics.get("sensitivity"),
                     specificity=metrics.get("specificity"),
                     **_paired_stats(group, part),
+                    **_litert_agreement(group, part),
                 )
             )
     columns = [c for c in TABLE_COLUMNS if c != "drop_vs_computer"]
@@ -109,6 +116,28 @@ def _paired_stats(group: pd.DataFrame, part: pd.DataFrame) -> dict:
         )
     else:
         out.update(drop_low=np.nan, drop_high=np.nan, drop_p_value=np.nan)
+    return out
+
+
+def _litert_agreement(group: pd.DataFrame, part: pd.DataFrame) -> dict:
+    """For a ``mediapipe`` group: the fraction of its images on which MediaPipe's class equals
+    the LiteRT interpreter's on the gallery path of the same variant (``litert_agreement``:
+    MediaPipe resized the decoded image itself) and on the same model-size input
+    (``litert_agreement_same_input``: the runtime and the metadata alone). NaN elsewhere."""
+    out = dict.fromkeys(AGREEMENT_COLUMNS, np.nan)
+    if group.path.iloc[0] != "mediapipe":
+        return out
+    variant = group.variant.iloc[0]
+    gallery = part[(part.variant == variant) & (part.path == "gallery")]
+    litert = gallery.set_index("image").predicted.astype(int)
+    if len(litert) and set(group.image) <= set(litert.index):
+        reference = litert.loc[group.image].to_numpy()
+        out["litert_agreement"] = float(
+            (group.predicted.astype(int).to_numpy() == reference).mean()
+        )
+        if "same_input_predicted" in group and group.same_input_predicted.notna().all():
+            same = group.same_input_predicted.astype(int).to_numpy()
+            out["litert_agreement_same_input"] = float((same == reference).mean())
     return out
 
 
@@ -249,7 +278,7 @@ def write_contact_sheet(path: str, holdout_csv: str, examples: list[str], camera
 def mobile_tables(args) -> None:
     """The mobile_tables stage; ``args`` are scripts/mobile_tables.py's flags."""
     from mobileclf.data.datasets import read_labels
-    from mobileclf.mobile.verdict import decide
+    from mobileclf.mobile.verdict import decide, without_nan
 
     labels = read_labels(args.labels)
     positive = labels.index(args.positive_class) if args.positive_class else 1
@@ -278,6 +307,6 @@ def mobile_tables(args) -> None:
         pd.read_csv(args.cv_summary),
         bytes_by_variant,
     )
-    verdict = {"dataset": args.dataset, **verdict}
+    verdict = without_nan({"dataset": args.dataset, **verdict})  # null, never NaN
     logging.getLogger("verdict").info("%s", verdict["summary"])
     atomic.write_json(args.verdict, verdict)

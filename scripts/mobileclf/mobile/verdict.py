@@ -118,6 +118,18 @@ def decide(
     }
 
 
+def without_nan(value):
+    """``value`` with every NaN float as None: verdict.json has ``null`` ("not measured")
+    where a path was not measured, never the invalid JSON token NaN."""
+    if isinstance(value, dict):
+        return {key: without_nan(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nan(item) for item in value]
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
 def _evidence(table: pd.DataFrame, limits: Thresholds, model_bytes: dict[str, int]) -> list:
     """One row per TFLite variant: its accuracies (point, count, interval), whether the
     point estimate reaches each threshold (``passes_*``, as before) and whether the
@@ -161,6 +173,8 @@ def _evidence(table: pd.DataFrame, limits: Thresholds, model_bytes: dict[str, in
 def _criterion_text(entry: dict, name: str, limits: Thresholds) -> str:
     label = "gallery" if name == "gallery" else f"camera (severity {limits.severity})"
     threshold = limits.gallery if name == "gallery" else limits.camera
+    if not entry[f"{name}_n"]:
+        return f"{label} not measured (no holdout predictions on this path), needs {threshold:.0%}"
     measured = stats.percent_interval(entry[f"{name}_correct"], entry[f"{name}_n"])
     return f"{label} {measured}, needs {threshold:.0%}"
 
@@ -281,8 +295,8 @@ def _capacity_steps(
     baseline: float, limits: Thresholds, cv_summary: pd.DataFrame | None, count=None
 ) -> list[dict]:
     """The Keras model itself is below the gallery threshold: no phone path can help."""
-    if baseline >= limits.gallery:
-        return []
+    if not math.isfinite(baseline) or baseline >= limits.gallery:
+        return []  # not measured (no Keras computer-path rows): nothing to say, no "nan%"
     measured = stats.percent_interval(*count) if count and count[1] else f"{baseline:.0%}"
     because = (
         f"the Keras model reaches only {measured} on the holdout on the computer, below "
@@ -316,7 +330,7 @@ def _quantisation_steps(evidence: list[dict], float_variant: dict) -> list[dict]
 
 def _gallery_steps(float_variant: dict, size: int) -> list[dict]:
     gallery_drop = float_variant["computer"] - float_variant["gallery"]
-    if gallery_drop <= 0.02:
+    if not math.isfinite(gallery_drop) or gallery_drop <= 0.02:  # not measured: no "nan%"
         return []
     return [
         dict(

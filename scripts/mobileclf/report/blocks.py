@@ -38,6 +38,10 @@ PERCENT_COLUMNS = {
     "gallery_drop_high",
     "camera_drop_low",
     "camera_drop_high",
+    # issue 16: the bundle in MediaPipe Tasks (tables/mobile.csv path mediapipe)
+    "mediapipe",
+    "litert_agreement",
+    "litert_agreement_same_input",
 }
 
 

@@ -303,10 +303,27 @@ def dataset_problems(config: dict) -> list[str]:
     return lines
 
 
+def check_camera_severity(config: dict) -> None:
+    """The verdict judges the camera at ``mobile.thresholds.camera_severity``, an index into
+    ``mobile.camera_levels``: a severity without a level would be judged on no images (the
+    old defaults' "nan%"). Run on the default-filled config, so either key may be a default.
+    """
+    mobile = config["mobile"]
+    severity = mobile["thresholds"]["camera_severity"]
+    levels = len(mobile["camera_levels"])
+    if severity >= levels:
+        raise ConfigError(
+            f"mobile.thresholds.camera_severity: {severity} names no camera level "
+            f"(mobile.camera_levels has {levels}, severities 0-{levels - 1}); set "
+            f"camera_severity to one of 0-{levels - 1} or add levels to mobile.camera_levels"
+        )
+
+
 def prepare_config(config: dict, schema_path: str | Path) -> dict:
     """What common.smk does with ``config`` at parse time, in place: check it (one line per
-    problem), fill in the schema's defaults, check the layer lists and the datasets, expand
-    batch-size grids. Returns ``config``."""
+    problem), fill in the schema's defaults, check what the schema cannot (the layer lists,
+    the datasets, the camera severity the verdict uses), expand batch-size grids. Returns
+    ``config``."""
     check_config(config, schema_path)
     fill_defaults(config, load_schema(schema_path))
     problems = architecture_problems(config) + dataset_problems(config)
@@ -315,5 +332,6 @@ def prepare_config(config: dict, schema_path: str | Path) -> dict:
             f"{len(problems)} problem(s) in the configuration:\n"
             + "\n".join(f"  - {line}" for line in problems)
         )
+    check_camera_severity(config)
     config["architectures"] = expand_batch_sizes(config["architectures"])
     return config

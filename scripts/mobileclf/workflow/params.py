@@ -215,6 +215,17 @@ def camera_level(config: dict, wildcards) -> str:
     )
 
 
+def mediapipe_options(config: dict, wildcards) -> str:
+    """How mobile_predict decodes the holdout images it gives MediaPipe (as the gallery
+    path does): decode limits and the app's segmentation, nothing else."""
+    return as_json(
+        {
+            **_decode_limits(config, wildcards.dataset),
+            "segmentation": segmentation_options(config, wildcards.dataset),
+        }
+    )
+
+
 def verdict_options(config: dict, wildcards) -> str:
     """Thresholds, plus the generators (the verdict checks whether the selected one
     augments brightness and rotation)."""
