@@ -302,6 +302,7 @@ def final_outputs(config: dict) -> list[str]:
         if segmentation_options(config, dataset):
             outputs.append(f"results/{dataset}/plots/segmentation.png")
         outputs += [f"results/{dataset}/report.html", f"results/{dataset}/report.md"]
+        outputs.append(f"results/{dataset}/phone_check/page")  # docs/phone-check.md
     if len(datasets(config)) > 1:
         outputs.append("results/index.html")
     return outputs

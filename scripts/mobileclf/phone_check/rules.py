@@ -1,0 +1,31 @@
+"""Inputs and params of the phone-check rules (bound in workflow/rules/phone_check.smk):
+pure functions of the default-filled config and the wildcards, like
+:mod:`mobileclf.workflow.targets` and :mod:`mobileclf.workflow.params`."""
+
+from __future__ import annotations
+
+import glob
+import json
+
+from mobileclf.workflow.targets import segmentation_options, variants
+
+
+def page_models(config: dict, wildcards) -> list[str]:
+    return [f"results/{wildcards.dataset}/deploy/model_{v}.tflite" for v in variants(config)]
+
+
+def page_options(config: dict, wildcards) -> str:
+    """What the page's input geometry depends on, and nothing else (the rerun contract)."""
+    return json.dumps(
+        {
+            "sensor_orientation": config["mobile"]["sensor_orientation"],
+            "segmentation": segmentation_options(config, wildcards.dataset) is not None,
+        },
+        sort_keys=True,
+    )
+
+
+def measured_runs(wildcards) -> list[str]:
+    """The phone's accepted runs, listed when the DAG is built: a new file changes this
+    list, so Snakemake reruns the table (and so the report) and nothing upstream."""
+    return sorted(glob.glob(f"results/{wildcards.dataset}/phone_check/measured/*.json"))
