@@ -61,6 +61,25 @@ def copy_vendor(node_modules: Path, vendor: Path) -> None:
         shutil.copy2(path, vendor / target)
 
 
+def write_images(args, paths, ids: list[str], staging: Path) -> list[str]:
+    """Each holdout image as an 8-bit RGB PNG of what :func:`mobileclf.data.images.load_rgb`
+    decodes, the pixels the gallery emulation starts from. Not the stored bytes: a browser
+    (and a phone's gallery) decodes a 16-bit PNG by keeping its high byte, where load_rgb
+    stretches min..max to 0..255 (the demo's 12-bit CT slices come out nearly black), and
+    it would show that on the sheet too; lossless PNG makes page and emulation agree to
+    the pixel (tests/workflow/test_phone_check_browser.py)."""
+    from PIL import Image
+
+    from mobileclf.data.images import load_rgb
+
+    options, names = args.options, []
+    for image_id, path in zip(ids, paths, strict=True):
+        rgb = load_rgb(Path(args.root) / path, options["max_pixels"], options["oversize"]).rgb
+        names.append(f"images/{image_id}.png")
+        Image.fromarray(rgb).save(staging / names[-1], optimize=True)
+    return names
+
+
 def page_config(args, holdout: pd.DataFrame, ids: list[str], images: list[str]) -> dict:
     metadata = json.loads(Path(args.metadata).read_text())
     labels = Path(args.labels).read_text().split()
@@ -131,11 +150,7 @@ def phone_check(args) -> None:
     copy_vendor(Path(args.node_modules), staging / "vendor")
     holdout = pd.read_csv(args.holdout, keep_default_na=False)
     ids = holdout_ids(holdout)
-    images = []
-    for image_id, path in zip(ids, holdout.path, strict=True):
-        name = f"images/{image_id}{Path(path).suffix.lower()}"
-        shutil.copy2(Path(args.root) / path, staging / name)  # the stored bytes: the gallery path
-        images.append(name)
+    images = write_images(args, holdout.path, ids, staging)
     for model in args.models:
         shutil.copy2(model, staging / "models" / Path(model).name)
     shutil.copy2(args.labels, staging / "models" / "labels.txt")

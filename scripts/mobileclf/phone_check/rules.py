@@ -15,9 +15,13 @@ def page_models(config: dict, wildcards) -> list[str]:
 
 
 def page_options(config: dict, wildcards) -> str:
-    """What the page's input geometry depends on, and nothing else (the rerun contract)."""
+    """What the page's images and input geometry depend on, and nothing else (the rerun
+    contract): the decoding limits of ingest, the sensor orientation, segmentation on/off."""
+    ingest = config["datasets"][wildcards.dataset]["ingest"]
     return json.dumps(
         {
+            "max_pixels": ingest["max_pixels"],
+            "oversize": ingest["oversize"],
             "sensor_orientation": config["mobile"]["sensor_orientation"],
             "segmentation": segmentation_options(config, wildcards.dataset) is not None,
         },
