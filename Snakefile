@@ -32,3 +32,4 @@ rule all:
     default_target: True
     input:
         T.final_outputs(config),
+        PC.pages(config),

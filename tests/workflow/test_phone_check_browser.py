@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, run_snakemake
+from conftest import planned_jobs, run_snakemake
 from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -233,3 +233,34 @@ def test_gallery_mode_matches_the_gallery_emulation(browser_page, phone_run):
     assert difference < 1e-6, (litert, results)
     assert page.evaluate("window.phoneCheck.send()") == 201
     assert all(url.startswith(origin) for url in requests)
+
+
+@pytest.mark.slow
+def test_next_run_puts_the_measured_runs_in_verdict_and_report(phone_run, browser_page):
+    """Runs after the two tests above, which posted one camera and one gallery run."""
+    workdir, config = phone_run
+    results = workdir / "results" / "tiny"
+    runs = [json.loads(p.read_text()) for p in (results / "phone_check" / "measured").glob("*")]
+    modes = {run["mode"] for run in runs}
+    assert {"camera", "gallery"} <= modes, "run the whole module: the tests above post the runs"
+    # a new measured file reruns the table, the verdict's job and the report, nothing else
+    jobs = {rule for rule, _ in planned_jobs(workdir, config)} - {"all"}
+    assert jobs == {"phone_measured", "mobile_tables", "report"}, jobs
+    run_snakemake(workdir, config)
+    verdict = json.loads((results / "verdict.json").read_text())
+    pooled = {}
+    for run in runs:
+        counts = pooled.setdefault((run["variant"], run["mode"]), [0, 0])
+        counts[0] += sum(r["truth"] == r["prediction"] for r in run["results"])
+        counts[1] += len(run["results"])
+    assert {
+        (m["variant"], m["mode"]): [m["n_correct"], m["n_images"]] for m in verdict["measured"]
+    } == pooled
+    assert "Measured on a phone" in verdict["summary"]
+    for (variant, mode), (correct, n) in pooled.items():
+        evidence = next(e for e in verdict["evidence"] if e["variant"] == variant)
+        assert (evidence[f"{mode}_correct"], evidence[f"{mode}_n"]) == (correct, n)
+    report = (results / "report.md").read_text()
+    table = report.split("Measured on a phone (phone check)", 1)[1]
+    for (variant, mode), (correct, n) in pooled.items():
+        assert f"| {variant} | {mode} | {correct} | {n} | {correct / n:.1%} |" in table

@@ -32,3 +32,28 @@ rule phone_check:
         options=bind(PC.page_options),
     script:
         "../../scripts/phone_check.py"
+
+
+# The runs the phone posted, listed at parse time (PC.measured_runs): a new run changes the
+# input list, so this table reruns, and after it the verdict (mobile_tables) and the report.
+rule phone_measured:
+    input:
+        holdout="results/{dataset}/mobile/holdout.csv",
+        labels="results/{dataset}/deploy/labels.txt",
+        runs=PC.measured_runs,
+    output:
+        table="results/{dataset}/tables/phone_measured.csv",
+    log:
+        "logs/phone_measured/{dataset}.log",
+    benchmark:
+        "benchmarks/phone_measured/{dataset}.tsv"
+    conda:
+        "../../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=bind(R.light_mem_mb),
+        runtime=bind(R.light_runtime),
+    params:
+        variants=bind(PC.page_variants),
+    script:
+        "../../scripts/phone_measured.py"

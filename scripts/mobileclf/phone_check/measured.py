@@ -117,3 +117,25 @@ def measured_rows(paths: list[str], page: dict) -> list[dict]:
                 }
             )
     return rows
+
+
+def phone_measured(args) -> None:
+    """The phone_measured stage (``args``: scripts/phone_measured.py's flags): every
+    accepted run under phone_check/measured/ as one table, checked against this run's
+    holdout (ids in holdout.csv order, as the page numbers them) and labels."""
+    import pandas as pd
+
+    from mobileclf import atomic
+    from mobileclf.phone_check.build import holdout_ids
+
+    holdout = pd.read_csv(args.holdout, keep_default_na=False)
+    page = {
+        "dataset": args.dataset,
+        "labels": Path(args.labels).read_text().split(),
+        "variants": args.variants,
+        "holdout": [
+            {"id": i, "truth": t} for i, t in zip(holdout_ids(holdout), holdout.label, strict=True)
+        ],
+    }
+    table = pd.DataFrame(measured_rows(args.runs, page), columns=COLUMNS)
+    atomic.write_with(args.table, lambda p: table.to_csv(p, index=False))

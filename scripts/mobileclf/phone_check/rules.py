@@ -33,3 +33,14 @@ def measured_runs(wildcards) -> list[str]:
     """The phone's accepted runs, listed when the DAG is built: a new file changes this
     list, so Snakemake reruns the table (and so the report) and nothing upstream."""
     return sorted(glob.glob(f"results/{wildcards.dataset}/phone_check/measured/*.json"))
+
+
+def page_variants(config: dict, wildcards) -> str:
+    return json.dumps(variants(config))
+
+
+def pages(config: dict) -> list[str]:
+    """The phone-check page of every dataset (rule all; docs/phone-check.md)."""
+    from mobileclf.workflow.targets import datasets
+
+    return [f"results/{d}/phone_check/page" for d in datasets(config)]

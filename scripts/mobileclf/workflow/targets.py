@@ -274,6 +274,7 @@ def report_inputs(config: dict, wildcards) -> dict[str, str]:
         "robustness": f"results/{d}/plots/mobile_robustness.png",
         "contact_sheet": f"results/{d}/plots/camera_contact_sheet.png",
         "verdict": f"results/{d}/verdict.json",
+        "phone_measured": f"results/{d}/tables/phone_measured.csv",  # docs/phone-check.md
     }
     if reduction_enabled(config):
         inputs["reduction"] = f"results/{d}/reduction.json"
@@ -302,7 +303,6 @@ def final_outputs(config: dict) -> list[str]:
         if segmentation_options(config, dataset):
             outputs.append(f"results/{dataset}/plots/segmentation.png")
         outputs += [f"results/{dataset}/report.html", f"results/{dataset}/report.md"]
-        outputs.append(f"results/{dataset}/phone_check/page")  # docs/phone-check.md
     if len(datasets(config)) > 1:
         outputs.append("results/index.html")
     return outputs
