@@ -21,7 +21,7 @@ rule phone_check:
     benchmark:
         "benchmarks/phone_check/{dataset}.tsv"
     conda:
-        "../../envs/report.yaml"
+        "../../envs/phone_check.yaml"
     threads: 1
     resources:
         mem_mb=bind(R.light_mem_mb),
