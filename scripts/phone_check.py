@@ -16,6 +16,11 @@ if __name__ == "__main__":
     arguments.add_argument("--models", nargs="+", required=True, help="deploy/model_*.tflite")
     arguments.add_argument("--sources", nargs="+", required=True, help="web/src files")
     arguments.add_argument("--root", required=True, help="the dataset's image folder")
-    arguments.add_argument("--node-modules", required=True, help="web/node_modules")
+    arguments.add_argument(
+        "--node-modules",
+        default=str(Path(__file__).resolve().parents[1] / "web" / "node_modules"),
+        help="the installed web runtime (make install); not a param: where the repository "
+        "lies must not rerun the page, web/package-lock.json (an input) says what it holds",
+    )
     arguments.add_argument("--options", type=json_arg, required=True)
     run(phone_check, arguments, globals().get("snakemake"))

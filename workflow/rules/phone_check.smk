@@ -28,7 +28,6 @@ rule phone_check:
         runtime=bind(R.light_runtime),
     params:
         root=bind(T.images_root),
-        node_modules=str(WEB / "node_modules"),
         options=bind(PC.page_options),
     script:
         "../../scripts/phone_check.py"

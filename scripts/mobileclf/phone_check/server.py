@@ -44,7 +44,13 @@ class ServeError(UserError):
 def lan_address() -> str:
     """This machine's address on the local network (the interface of the default route)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent for a UDP connect
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent for a UDP connect
+        except OSError as error:
+            raise ServeError(
+                f"no network to serve the phone on ({error}); connect this computer to the "
+                "phone's network, or serve this computer only (without --lan)"
+            ) from None
         return probe.getsockname()[0]
 
 
