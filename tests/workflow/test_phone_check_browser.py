@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import os
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -169,7 +170,10 @@ def test_camera_mode_scores_the_sheet_like_litert(browser_page):
     page.wait_for_function(
         f"window.phoneCheck.state.results.size >= {wanted}", timeout=(total + 2) * 3 * 1000
     )
-    assert page.inner_text("#progress").startswith(f"{wanted} of {total} scored")
+    progress = re.match(
+        rf"(\d+) of {total} scored, accuracy \d+% \(\d+/(\d+)\)", page.inner_text("#progress")
+    )
+    assert progress and int(progress[1]) >= wanted and progress[1] == progress[2]
     if SCREENSHOT:
         page.screenshot(path=SCREENSHOT, full_page=True)
     results = pd.DataFrame(page.evaluate("[...window.phoneCheck.state.results.values()]"))
