@@ -178,10 +178,9 @@ def serve(args) -> None:
     shown = lan_address() if args.lan else host
     url = f"https://{shown}:{server.server_address[1]}/?token={token}"
     print(f"phone check of {args.results}: open\n\n  {url}\n")
-    if args.lan:
-        segno.make(url, error="l").terminal(compact=True)
-        print("Accept the certificate warning once (docs/phone-check.md), then allow the camera.")
-    else:
+    segno.make(url, error="l").terminal(compact=True)
+    print("Accept the certificate warning once (docs/phone-check.md), then allow the camera.")
+    if not args.lan:
         print("Only this computer can open it; pass --lan to serve the phone on your network.")
     print(f"Results go to {server.handler.measured}/; Ctrl-C stops.", flush=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
