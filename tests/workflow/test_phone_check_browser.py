@@ -225,7 +225,9 @@ def test_gallery_mode_matches_the_gallery_emulation(browser_page, phone_run):
         )
         rgb = np.asarray(pixels, dtype=np.uint8).reshape(gallery.shape[1], gallery.shape[2], 4)
         assert np.array_equal(rgb[..., :3], gallery[i]), item["id"]
-    page.set_input_files("#gallery", files)
+    with page.expect_file_chooser() as chooser:  # the Gallery button opens the chooser
+        page.click("#gallery-button")
+    chooser.value.set_files(files)
     page.wait_for_function(
         f"window.phoneCheck.state.mode == 'gallery' && "
         f"window.phoneCheck.state.results.size == {len(files)}"
