@@ -28,12 +28,21 @@ $(BIN)/.installed: requirements.txt requirements-slurm.txt
 	$(BIN)/python -m pip check
 	touch $@
 
-install: $(BIN)/.installed
+# the phone check's web runtime (docs/phone-check.md): MediaPipe Tasks for web and jsQR,
+# pinned by web/package-lock.json, copied into each results/<dataset>/phone_check/page/
+WEB_RUNTIME := web/node_modules/.package-lock.json
+$(WEB_RUNTIME): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { \
+	  echo "make install: npm is missing (the phone check's web runtime): apt-get install -y npm" >&2; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+	touch $@
 
-demo: $(BIN)/.installed
+install: $(BIN)/.installed $(WEB_RUNTIME)
+
+demo: $(BIN)/.installed $(WEB_RUNTIME)
 	$(BIN)/snakemake --cores $(CORES)
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(WEB_RUNTIME)
 	$(BIN)/python -m pytest -ra
 
 test-fast: $(BIN)/.installed

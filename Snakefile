@@ -37,9 +37,11 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/reduction.smk"
 include: "workflow/rules/mobile.smk"
+include: "workflow/rules/phone_check.smk"
 
 
 rule all:
     default_target: True
     input:
         T.final_outputs(config),
+        PC.pages(config),

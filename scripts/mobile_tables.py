@@ -26,5 +26,6 @@ if __name__ == "__main__":
     ):
         arguments.add_argument(f"--{name}", required=True)
     arguments.add_argument("--positive-class", default="")
+    arguments.add_argument("--phone-measured", help="tables/phone_measured.csv (phone check)")
     arguments.add_argument("--options", type=json_arg, required=True)
     run(mobile_tables, arguments, globals().get("snakemake"))

@@ -269,7 +269,7 @@ def test_one_reduction_switch_for_final_spec_targets_and_report(section, enabled
     assert T.final_spec(config, w) == f"results/tiny/{name}"
     assert ("reduction" in T.report_inputs(config, w)) is enabled
     assert ("results/tiny/reduction.json" in T.final_outputs(config)) is enabled
-    assert len(T.report_inputs(config, w)) == 15 + enabled
+    assert len(T.report_inputs(config, w)) == 16 + enabled  # 16th: tables/phone_measured.csv
 
 
 def test_ingest_input_lists_regular_visible_files(tmp_path):

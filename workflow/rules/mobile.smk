@@ -92,6 +92,7 @@ rule mobile_tables:
         camera=bind(T.camera_inputs),
         examples=bind(T.camera_examples),
         holdout="results/{dataset}/mobile/holdout.csv",
+        phone_measured="results/{dataset}/tables/phone_measured.csv",
     output:
         table=report(
             "results/{dataset}/tables/mobile.csv",

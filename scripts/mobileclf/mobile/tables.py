@@ -299,14 +299,19 @@ def mobile_tables(args) -> None:
     bytes_by_variant = {
         re.search(r"model_(\w+)\.tflite$", p).group(1): Path(p).stat().st_size for p in args.models
     }
+    from mobileclf.phone_check import verdict as measured  # docs/phone-check.md
+
+    phone = measured.read_measured(args.phone_measured)
+    severity = args.options["thresholds"]["camera_severity"]
     verdict = decide(
-        table,
+        measured.with_measured(table, phone, severity),
         args.options["thresholds"],
         spec,
         generator,
         pd.read_csv(args.cv_summary),
         bytes_by_variant,
     )
-    verdict = without_nan({"dataset": args.dataset, **verdict})  # null, never NaN
+    verdict = measured.note_measured({"dataset": args.dataset, **verdict}, phone)
+    verdict = without_nan(verdict)  # null, never NaN
     logging.getLogger("verdict").info("%s", verdict["summary"])
     atomic.write_json(args.verdict, verdict)

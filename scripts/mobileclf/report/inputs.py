@@ -32,6 +32,7 @@ NAMED_INPUTS = (
     "latency",
     "robustness",
     "contact_sheet",
+    "phone_measured",
 )
 
 
@@ -57,6 +58,7 @@ class ReportInputs:
     latency: Path | None = None
     robustness: Path | None = None
     contact_sheet: Path | None = None
+    phone_measured: Path | None = None  # tables/phone_measured.csv (phone check)
 
     @classmethod
     def from_args(cls, args) -> ReportInputs:
@@ -85,6 +87,7 @@ class ReportInputs:
             "latency": "tables/latency.csv",
             "robustness": "plots/mobile_robustness.png",
             "contact_sheet": "plots/camera_contact_sheet.png",
+            "phone_measured": "tables/phone_measured.csv",
         }
         named = {k: results / v for k, v in layout.items() if (results / v).exists()}
         return cls(results / "verdict.json", dataset, benchmarks, **named)

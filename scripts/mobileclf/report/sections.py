@@ -15,6 +15,7 @@ import html
 import numpy as np
 import pandas as pd
 
+from mobileclf.phone_check.report import phone_measured_section
 from mobileclf.report.blocks import Callout, Figure, Section, Table, key_values, wilson_interval
 from mobileclf.report.inputs import ReportData, ReportInputs
 
@@ -29,6 +30,7 @@ def build_sections(inputs: ReportInputs) -> tuple[Callout, list[Section]]:
         reduction_section(data),
         export_section(data),
         mobile_section(data),
+        phone_measured_section(data),
         latency_section(data),
         time_section(data),
         verdict_section(data),

@@ -279,6 +279,7 @@ def report_inputs(config: dict, wildcards) -> dict[str, str]:
         "robustness": f"results/{d}/plots/mobile_robustness.png",
         "contact_sheet": f"results/{d}/plots/camera_contact_sheet.png",
         "verdict": f"results/{d}/verdict.json",
+        "phone_measured": f"results/{d}/tables/phone_measured.csv",  # docs/phone-check.md
     }
     if reduction_enabled(config):
         inputs["reduction"] = f"results/{d}/reduction.json"
