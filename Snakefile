@@ -25,6 +25,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/export.smk"
 include: "workflow/rules/reduction.smk"
 include: "workflow/rules/mobile.smk"
+include: "workflow/rules/phone_views.smk"
 
 
 rule all:
