@@ -35,7 +35,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import REPO, load_average, prepare_arrays
+from common import REPO, data_config, load_average, prepare_arrays
 
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -48,8 +48,9 @@ FAMILY_ONLY = {  # level-3 strength of config/config.yaml, one family at a time
 FAMILY_SEVERITY = 100  # image_seed severities 100.. for the factor-only levels
 
 
-def variants(paper: dict, views: int) -> dict:
-    """g1, the full phone generator, and the phone generator without each family."""
+def variants(paper: dict, views: int, plain: list[float]) -> dict:
+    """g1, the full phone generator, the phone generator without each family, and the full
+    one at other plain_probability values ("phone p=0.6": same views, a CV tuning knob)."""
     phone = copy.deepcopy(paper["generators"]["phone"])
     phone["phone_views"]["views"] = views
     out = {"g1": paper["generators"]["g1"], "phone": phone}
@@ -57,6 +58,10 @@ def variants(paper: dict, views: int) -> dict:
         spec = copy.deepcopy(phone)
         spec["phone_views"]["families"] = {family: False}
         out[f"phone -{family}"] = spec
+    for probability in plain:
+        spec = copy.deepcopy(phone)
+        spec["phone_views"]["plain_probability"] = probability
+        out[f"phone p={probability}"] = spec
     return out
 
 
@@ -64,7 +69,8 @@ def filled(spec: dict) -> dict:
     """The generator as the workflow default-fills it (the schema's defaults)."""
     from mobileclf.workflow.config import fill_defaults, load_schema
 
-    config = {"generators": {"x": copy.deepcopy(spec)}}
+    config = data_config(".", [50], 2)
+    config["generators"] = {"x": copy.deepcopy(spec)}
     fill_defaults(config, load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml"))
     return config["generators"]["x"]
 
@@ -175,13 +181,17 @@ def run_variant(name, spec, data, views, rows, inputs, args) -> dict:
 def table(results: dict) -> str:
     columns = list(next(iter(results.values())))
     lines = ["| generator | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    full = results["phone"]
+    full = results.get("phone")
     for name, row in results.items():
         cells = []
         for column in columns:
             value = 100 * row[column]["accuracy"]
-            drop = value - 100 * full[column]["accuracy"]
-            cells.append(f"{value:.1f}" + ("" if name == "phone" else f" ({drop:+.1f})"))
+            drop = (
+                ""
+                if full is None or name == "phone"
+                else f" ({value - 100 * full[column]['accuracy']:+.1f})"
+            )
+            cells.append(f"{value:.1f}{drop}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -196,6 +206,10 @@ def main() -> None:
     arguments.add_argument(
         "--views", type=int, default=4, help="K per variant (the config's default is 8)"
     )
+    arguments.add_argument(
+        "--plain", type=float, nargs="*", default=[], help="extra plain_probability values"
+    )
+    arguments.add_argument("--only", nargs="*", help="run these variants only (by name)")
     arguments.add_argument("--workdir", default="bench-lofo")
     arguments.add_argument("--json", help="write the figures here")
     args = arguments.parse_args()
@@ -222,19 +236,24 @@ def main() -> None:
     )
     print(f"scored inputs: {time.perf_counter() - started:.0f} s; {load_average()}", flush=True)
     results = {}
-    for name, raw_spec in variants(paper, args.views).items():
+    chosen = variants(paper, args.views, args.plain)
+    for name, raw_spec in chosen.items():
+        if args.only and name not in args.only:
+            continue
         spec = filled(raw_spec)
         views = None
         if "phone_views" in spec:
             started = time.perf_counter()
-            cache = workdir / f"views_{args.size}_{args.views}_{name.replace(' ', '')}.npy"
+            views_of = name.split(" p=")[0].replace(" ", "")  # p= variants share the views
+            cache = workdir / f"views_{args.size}_{args.views}_{views_of}.npy"
             views = views_for(spec, pictures, keys, args.size, args.seed, cache)
             print(f"  views {name}: {time.perf_counter() - started:.0f} s", flush=True)
         results[name] = run_variant(name, spec, data, views, rows, inputs, args)
+        print(json.dumps({name: results[name]}), flush=True)  # partial figures as they come
     print(
         f"\n{args.root}, {args.size} px, {args.folds} folds, {args.epochs} epochs, model1, "
         f"Adam, {args.views} views per image; accuracy % pooled over the CV test folds "
-        f"({results['g1']['computer']['n']} images), (difference to the full phone "
+        f"({next(iter(results.values()))['computer']['n']} images), (difference to the full phone "
         f"generator); {load_average()}, {os.cpu_count()} CPUs\n"
     )
     print(table(results))
