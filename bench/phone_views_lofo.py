@@ -19,6 +19,11 @@ so nothing here tunes on it. Keras predictions (the float32 TFLite model matches
 
     python bench/phone_views_lofo.py --root ../shared/datasets/sarscov2-ct-mini \\
         --size 50 --folds 5 --epochs 15 --views 4 --workdir bench-lofo --json bench-lofo.json
+
+``--only NAME ...`` runs some variants (views and scored inputs are cached in the workdir,
+so variants can be run by separate invocations; start them one after the other: the
+workflow's lock on the workdir refuses two at the same instant). ``--plain P ...`` adds the
+full generator at other ``plain_probability`` values (tuning on CV, never on the holdout).
 """
 
 from __future__ import annotations
