@@ -233,3 +233,60 @@ def test_schema_defaults_are_the_library_defaults_and_rerun_contract():
     assert P.phone_views_options(config, Wildcards) == before
     config["generators"]["phone"]["phone_views"]["blur"] = 1.0
     assert P.phone_views_options(config, Wildcards) != before
+
+
+def test_reduction_block_trains_on_the_same_views_as_fit_and_evaluate():
+    """A reduction cell of a phone_views generator trains on the views exactly as the CV
+    job does (bit-identical weights), and not as the plain generator would."""
+    import keras
+
+    from mobileclf.reduce.block import BlockTrainer
+    from mobileclf.train.architectures import with_reduction
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 255, (24, 10, 10, 3), dtype=np.uint8)
+    y = np.arange(24) % 2
+    roles = np.array((["train"] * 3 + ["test"]) * 6)
+    views = PhoneViews(
+        rng.integers(0, 255, (24, 2, 10, 10, 3), dtype=np.uint8),
+        np.array([f"k{i}" for i in range(24)]),
+        np.arange(24),
+    )
+    layers = [{"type": "conv", "filters": 4}, {"type": "flatten"}, {"type": "dense", "units": 4}]
+    generator = {"rescale": 1 / 255, "phone_views": {"plain_probability": 0.3}}
+    settings = TrainSettings.from_config({"epochs": 2, "batch_size": 6, "optimizer": "adam"})
+    cell = (2, 3)
+    trainer = BlockTrainer([(cell, with_reduction(layers, *cell))], 10, ["a", "b"])
+    trainer.train_fold(images, y, roles, generator, settings, 5, views)
+    packed = trainer.models()[0].get_weights()
+    keras.utils.set_random_seed(5)
+    single = fit_and_evaluate(
+        images,
+        y,
+        roles,
+        ["a", "b"],
+        with_reduction(layers, *cell),
+        generator,
+        settings,
+        5,
+        phone_views=views,
+    )
+    for mine, theirs in zip(packed, single.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    keras.utils.set_random_seed(5)
+    plain = fit_and_evaluate(
+        images,
+        y,
+        roles,
+        ["a", "b"],
+        with_reduction(layers, *cell),
+        {"rescale": 1 / 255},
+        settings,
+        5,
+    )
+    assert not all(
+        np.array_equal(a, b) for a, b in zip(packed, plain.model.get_weights(), strict=True)
+    )
+    with pytest.raises(PhoneViewsError, match="no views file"):
+        trainer.train_fold(images, y, roles, generator, settings, 5)
