@@ -38,6 +38,7 @@ include: "workflow/rules/export.smk"
 include: "workflow/rules/reduction.smk"
 include: "workflow/rules/mobile.smk"
 include: "workflow/rules/phone_check.smk"
+include: "workflow/rules/phone_views.smk"
 
 
 rule all:

@@ -23,5 +23,8 @@ if __name__ == "__main__":
         "--training", type=json_arg, required=True, help="training section (JSON)"
     )
     arguments.add_argument("--seed", type=int, default=42, help="base seed; fold k uses seed + k")
+    arguments.add_argument(
+        "--phone-views", nargs="*", default=[], help="phone views (.npy) of a phone_views generator"
+    )
     arguments.add_argument("--threads", type=int, default=1)
     run(reduction_block, arguments, globals().get("snakemake"))

@@ -34,6 +34,12 @@ if __name__ == "__main__":
         default=0.1,
         help="validation share of non-holdout images (early stopping only)",
     )
+    arguments.add_argument(
+        "--phone-views",
+        nargs="*",
+        default=[],
+        help="phone views ({size}/{generator}.npy) of the phone_views generators",
+    )
     arguments.add_argument("--seed", type=int, default=42)
     arguments.add_argument(
         "--positive-class", default="", help="disease class (default: 2nd label)"

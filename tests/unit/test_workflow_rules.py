@@ -474,7 +474,7 @@ def test_demo_params_of_mobile_testing(demo):
         "camera_severity": 1,
         "gallery_accuracy": 0.85,
     }
-    assert sorted(verdict["generators"]) == ["g1", "g3"]
+    assert sorted(verdict["generators"]) == ["g1", "g3", "phone"]
 
 
 def test_segmentation_reaches_the_jobs_that_read_images(demo):

@@ -8,6 +8,7 @@ rule train_final:
         arrays=bind(T.all_arrays),
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
+        phone_views=bind(T.final_phone_views),
     output:
         model="results/{dataset}/final/model.keras",
         spec="results/{dataset}/final/spec.json",

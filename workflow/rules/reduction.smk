@@ -12,6 +12,7 @@ rule reduction_block:
         images="results/{dataset}/arrays/{size}.npy",
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
+        phone_views=bind(T.phone_views),
     output:
         out="results/{dataset}/reduction/{arch}/{generator}/{size}/blocks/{cells}.csv",
     log:

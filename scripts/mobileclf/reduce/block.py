@@ -28,8 +28,13 @@ from mobileclf.metrics import classification_metrics
 from mobileclf.reduce.grid import Cell
 from mobileclf.reduce.size import tflite_float32_bytes
 from mobileclf.train.architectures import build_model, input_layers, with_reduction
-from mobileclf.train.augmentation import augment_fn, input_normalization
-from mobileclf.train.fit import TrainSettings, _dataset, fit_and_evaluate, make_optimizer
+from mobileclf.train.augmentation import input_normalization
+from mobileclf.train.fit import (
+    TrainSettings,
+    _training_data,
+    fit_and_evaluate,
+    make_optimizer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +104,7 @@ class BlockTrainer:
         generator: dict,
         settings: TrainSettings,
         seed: int,
+        phone_views=None,
     ) -> tuple[list[dict], float]:
         """Train every cell on one fold; return their test metrics and the training seconds.
 
@@ -123,9 +129,10 @@ class BlockTrainer:
         self._start_fold(seed, settings)
         keras.utils.set_random_seed(seed)  # the shuffle's seed pair, as in fit_and_evaluate
         count = len(self.cells)
-        train_data = _dataset(
-            train_x, y[train], settings.batch_size, seed, augment_fn(generator, seed), shuffle=True
-        ).map(lambda x, target: (prepare(x), (target,) * count))
+        # plain images, or the generator's phone views of the train rows (phone_views)
+        train_data = _training_data(train_x, y, train, settings, seed, generator, phone_views).map(
+            lambda x, target: (prepare(x), (target,) * count)
+        )
         started = time.perf_counter()
         self.packed.fit(train_data, epochs=settings.epochs, verbose=0)
         seconds = time.perf_counter() - started
@@ -162,6 +169,7 @@ def train_block(
     generator: dict,
     settings: TrainSettings,
     seed: int,
+    phone_views=None,
 ) -> list[dict]:
     """One row per cell × fold: accuracy, loss, n_params, float32 TFLite bytes, seconds.
 
@@ -184,11 +192,21 @@ def train_block(
             for _cell, cell_spec in cell_layers:
                 keras.utils.set_random_seed(fold_seed)
                 result = fit_and_evaluate(
-                    images, y, roles, labels, cell_spec, generator, settings, fold_seed
+                    images,
+                    y,
+                    roles,
+                    labels,
+                    cell_spec,
+                    generator,
+                    settings,
+                    fold_seed,
+                    phone_views=phone_views,
                 )
                 results.append((result.model, result.metrics, result.metrics["train_seconds"]))
         else:
-            metrics, seconds = trainer.train_fold(images, y, roles, generator, settings, fold_seed)
+            metrics, seconds = trainer.train_fold(
+                images, y, roles, generator, settings, fold_seed, phone_views
+            )
             # full models only where a TFLite size is still to be measured (fold 0)
             models = trainer.models() if fold == folds[0] else trainer.cells
             results = [
@@ -240,6 +258,11 @@ def reduction_block(args) -> None:
 
     cells = parse_block_key(args.cells)
     data = load(args.images, args.splits, args.labels)
+    views = None
+    if args.phone_views:  # a phone_views generator: its cells train on the same views
+        from mobileclf.train.phone_views import PhoneViews
+
+        views = PhoneViews.load(args.phone_views[0], data.splits.path)
     logging.getLogger("reduction").info("block of %d cells: %s", len(cells), cells)
     rows = train_block(
         data.images,
@@ -251,5 +274,6 @@ def reduction_block(args) -> None:
         args.generator_spec,
         TrainSettings.from_config(args.training),
         args.seed,
+        phone_views=views,
     )
     atomic.write_with(args.out, lambda p: pd.DataFrame(rows).to_csv(p, index=False))

@@ -187,3 +187,27 @@ def augment_fn(spec: dict, seed: int):
         return images, labels
 
     return apply
+
+
+def view_draw_fn(plain_probability: float, seed: int):
+    """A tf.data map function for the ``phone_views`` generator key: from one image's
+    stack (K+1, S, S, 3) = plain image then its K phone views (mobileclf.train.phone_views),
+    pick the plain image with probability ``plain_probability``, else one view uniformly.
+
+    Mapped per image before batching, so every epoch draws afresh for every image; its own
+    stateful generator (not augment_fn's) keeps Table 1 augmentation draws unchanged.
+    """
+    import tensorflow as tf
+
+    generator = tf.random.Generator.from_seed([int(seed), VIEW_DRAW_STREAM])
+
+    def draw(stack, label):
+        views = tf.shape(stack)[0] - 1
+        plain = generator.uniform([]) < plain_probability
+        view = 1 + generator.uniform([], 0, views, dtype=tf.int32)
+        return stack[tf.where(plain, 0, view)], label
+
+    return draw
+
+
+VIEW_DRAW_STREAM = 0x7056  # second seed word of the view draws ("pV"), see view_draw_fn

@@ -34,6 +34,7 @@ class Cell:
     generator_spec: dict
     training: dict
     positive: int
+    phone_views: object = None  # PhoneViews of a phone_views generator (else None)
 
     @property
     def mixed_precision(self) -> bool:
@@ -55,8 +56,10 @@ class FoldOutputs:
 def load_cell(args: argparse.Namespace) -> tuple[ResizedData, Cell]:
     """The inputs and the cell both CV entry points parse from their shared flags."""
     from mobileclf.data.datasets import load, positive_index
+    from mobileclf.train.phone_views import PhoneViews
 
     data = load(args.images, args.splits, args.labels, args.manifest)
+    views = PhoneViews.load(args.phone_views[0], data.splits.path) if args.phone_views else None
     cell = Cell(
         args.arch,
         args.generator,
@@ -64,6 +67,7 @@ def load_cell(args: argparse.Namespace) -> tuple[ResizedData, Cell]:
         args.generator_spec,
         args.training,
         positive_index(data.labels, args.positive_class),
+        views,
     )
     return data, cell
 
@@ -109,6 +113,7 @@ def train_fold(data: ResizedData, cell: Cell, fold: FoldOutputs, device: str, si
             backbone=cell.arch_spec.get("backbone"),
             arch=cell.arch,
             since=since,
+            phone_views=cell.phone_views,
         )
     except resource_errors() as error:
         log.error("fold %d failed for lack of resources: %s", fold.fold, error)
@@ -170,4 +175,7 @@ def cell_arguments(arguments: argparse.ArgumentParser) -> argparse.ArgumentParse
     )
     arguments.add_argument("--threads", type=int, default=1)
     arguments.add_argument("--manifest", help="manifest.csv: check that splits.csv is in its order")
+    arguments.add_argument(
+        "--phone-views", nargs="*", default=[], help="phone views (.npy) of a phone_views generator"
+    )
     return arguments

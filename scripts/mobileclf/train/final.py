@@ -95,19 +95,27 @@ def train_final(args) -> None:
     val_fraction = args.val_fraction if early_stopping else 0.0
     roles = final_roles(data.splits, val_fraction, args.seed)
     _log_roles(spec, roles, early_stopping)
+    generator = args.generators[spec["generator"]]
+    views = None
+    if generator.get("phone_views"):
+        from mobileclf.train.phone_views import PhoneViews, views_file
+
+        chosen_views = views_file(args.phone_views, spec["generator"], spec["size"])
+        views = PhoneViews.load(chosen_views, data.splits.path)
     result = fit_and_evaluate(
         data.images,
         data.y,
         roles,
         data.labels,
         spec["layers"],
-        args.generators[spec["generator"]],
+        generator,
         settings,
         args.seed,
         positive_index=positive,
         evaluate_role="holdout",
         backbone=backbone,
         arch=spec["arch"],
+        phone_views=views,
     )
     spec.update(
         labels=data.labels,

@@ -16,9 +16,10 @@ import pandas as pd
 from mobileclf.metrics import classification_metrics
 from mobileclf.train import fast_optimizers, step_timer
 from mobileclf.train.architectures import build_model
-from mobileclf.train.augmentation import augment_fn, input_normalization
+from mobileclf.train.augmentation import augment_fn, input_normalization, view_draw_fn
 from mobileclf.train.backbones import BackboneSpec, ignored_generator_keys
 from mobileclf.train.finetune import fit_phases
+from mobileclf.train.phone_views import PhoneViews, PhoneViewsError
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,40 @@ def _dataset(
     return data.prefetch(2)
 
 
+def _phone_dataset(
+    images: np.ndarray, views: np.ndarray, labels: np.ndarray, batch: int, seed: int, spec: dict
+):
+    """Training data of a ``phone_views`` generator: per epoch and image, the plain image or
+    one of its K precomputed views (view_draw_fn), then the spec's Table 1 augmentation."""
+    import tensorflow as tf
+
+    stack = np.concatenate([images[:, None], views], axis=1)  # (n, K+1, S, S, 3) uint8
+    data = tf.data.Dataset.from_tensor_slices((stack, labels))
+    data = data.shuffle(len(stack), seed=seed, reshuffle_each_iteration=True)
+    data = data.map(view_draw_fn(spec["phone_views"]["plain_probability"], seed))
+    data = data.batch(batch).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    augment = augment_fn(spec, seed)
+    if augment is not None:
+        data = data.map(augment, num_parallel_calls=1)
+    return data.prefetch(2)
+
+
+def _training_data(images, y, train, settings, seed, generator, phone_views):
+    """The training dataset: plain (with Table 1 augmentation) or drawn from phone views,
+    which only ever come from the ``train`` rows (PhoneViews.for_training checks)."""
+    if not generator.get("phone_views"):
+        return _dataset(
+            images, y[train], settings.batch_size, seed, augment_fn(generator, seed), shuffle=True
+        )
+    if phone_views is None:
+        raise PhoneViewsError(
+            "this generator has a phone_views section but the job got no views file; "
+            "run it through the workflow (rule phone_views)"
+        )
+    views = phone_views.for_training(train)
+    return _phone_dataset(images, views, y[train], settings.batch_size, seed, generator)
+
+
 def _normalisation(generator: dict, backbone: dict | None, train_x: np.ndarray):
     """(scale, mean, std) of the model's input layers, and the generator keys a backbone
     ignores (it normalises raw 0..255 RGB itself, see mobileclf.train.backbones)."""
@@ -115,6 +150,7 @@ def fit_and_evaluate(
     backbone: dict | None = None,
     arch: str = "?",
     since: tuple[float, float] | None = None,
+    phone_views: PhoneViews | None = None,
 ) -> FitResult:
     """Train on rows whose role is ``train`` (``val`` for monitoring), test on ``evaluate_role``.
 
@@ -122,7 +158,9 @@ def fit_and_evaluate(
     indices, ``roles`` one role per row (a fold column of splits.csv). ``backbone`` is the
     architecture's ``backbone`` section (``layers`` is then its head), ``arch`` its name
     for error messages, ``since`` where this training's share of the process began (see
-    step_timer.job_figures). The options after ``seed`` are keyword-only: a call names them.
+    step_timer.job_figures), ``phone_views`` the views of a generator with a ``phone_views``
+    section (:class:`mobileclf.train.phone_views.PhoneViews`, aligned with the rows). The
+    options after ``seed`` are keyword-only: a call names them.
     """
     train = np.flatnonzero(roles == "train")
     val = np.flatnonzero(roles == "val")
@@ -132,9 +170,7 @@ def fit_and_evaluate(
     model = build_model(
         layers, images.shape[1], len(labels), scale, mean, std, backbone=backbone, arch=arch
     )
-    train_data = _dataset(
-        train_x, y[train], settings.batch_size, seed, augment_fn(generator, seed), shuffle=True
-    )
+    train_data = _training_data(train_x, y, train, settings, seed, generator, phone_views)
     val_data = (
         _dataset(np.asarray(images[val]), y[val], settings.batch_size, seed) if len(val) else None
     )
@@ -173,6 +209,8 @@ def fit_and_evaluate(
         batch_size=settings.batch_size,
         phases=phases,
     )
+    if phone_views is not None and generator.get("phone_views"):
+        metrics.update(phone_views=int(phone_views.arrays.shape[1]))
     if backbone is not None:
         metrics.update(backbone=backbone["name"], ignored_generator_keys=ignored)
     return FitResult(model, history_frame, metrics)

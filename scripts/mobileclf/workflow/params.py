@@ -236,3 +236,21 @@ def verdict_options(config: dict, wildcards) -> str:
 
 def latency_options(config: dict, wildcards) -> str:
     return as_json(config["mobile"]["latency"])
+
+
+# --- phone-path generator (mobileclf.train.phone_views) ---------------------------------
+
+
+def phone_views_options(config: dict, wildcards) -> str:
+    """What a generator's views depend on: its phone_views ranges (not plain_probability,
+    which only training reads), the camera's orientation, decoding, seed, segmentation."""
+    section = config["generators"][wildcards.generator]["phone_views"]
+    return as_json(
+        {
+            "phone_views": {k: v for k, v in section.items() if k != "plain_probability"},
+            "sensor_orientation": config["mobile"]["sensor_orientation"],
+            **_decode_limits(config, wildcards.dataset),
+            "seed": config["seed"],
+            "segmentation": segmentation_options(config, wildcards.dataset),
+        }
+    )

@@ -210,3 +210,22 @@ def reduction_block_runtime(config: dict, wildcards, attempt: int) -> int:
     trainings = len(_block_cells(wildcards)) * len(folds(config))
     epochs = config["training"]["epochs"]
     return int(10 + trainings * size * size * epochs / 200000) * attempt
+
+
+# --- phone_views --------------------------------------------------------------------------
+
+
+def _phone_view_count(config: dict, wildcards) -> int:
+    return config["generators"][wildcards.generator]["phone_views"]["views"]
+
+
+def phone_views_mem_mb(config: dict, wildcards, attempt: int) -> int:
+    """The job holds K views of every image at the size."""
+    n_views = dataset_images(config, wildcards.dataset) * _phone_view_count(config, wildcards)
+    return res.light_mem_mb(n_views, int(wildcards.size), attempt)
+
+
+def phone_views_runtime(config: dict, wildcards, attempt: int) -> int:
+    """A camera view costs ~70 ms (a 640x480 frame), about five image decodes."""
+    n_views = dataset_images(config, wildcards.dataset) * _phone_view_count(config, wildcards)
+    return res.light_runtime(5 * n_views, attempt)

@@ -311,3 +311,32 @@ def final_outputs(config: dict) -> list[str]:
     if len(datasets(config)) > 1:
         outputs.append("results/index.html")
     return outputs
+
+
+# --- phone-path generator (rule phone_views) ---------------------------------------------
+
+
+def phone_views_path(dataset: str, size: int | str, generator: str) -> str:
+    return f"results/{dataset}/phone_views/{size}/{generator}.npy"
+
+
+def phone_view_generators(config: dict) -> list[str]:
+    """The generators that train on phone views (a ``phone_views`` section)."""
+    return [g for g in generators(config) if config["generators"][g].get("phone_views")]
+
+
+def phone_views(config: dict, wildcards) -> list[str]:
+    """A CV job's phone views: its generator's at its size, none for other generators."""
+    if wildcards.generator not in phone_view_generators(config):
+        return []
+    return [phone_views_path(wildcards.dataset, wildcards.size, wildcards.generator)]
+
+
+def final_phone_views(config: dict, wildcards) -> list[str]:
+    """train_final: the views of every phone_views generator and size (the chosen one is
+    known once selection.json exists; the CV grid made them all anyway), as all_arrays."""
+    return [
+        phone_views_path(wildcards.dataset, size, generator)
+        for generator in phone_view_generators(config)
+        for size in sizes(config)
+    ]

@@ -1,0 +1,292 @@
+"""The phone-path generator (mobileclf.train.phone_views): seeded views, made for training
+images only, drawn in training from the fold's train rows only, on a seed stream apart
+from the evaluation inputs', composing with the Table 1 keys."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO
+from PIL import Image
+
+from mobileclf.data.split import SplitOptions, make_splits, read_table
+from mobileclf.mobile.camera import CameraConditions, camera_input, image_seed
+from mobileclf.train.phone_views import (
+    PhoneViews,
+    PhoneViewsError,
+    PhoneViewSettings,
+    make_views,
+    phone_views,
+    table_path,
+    view_seed,
+)
+from mobileclf.workflow import params as P
+from mobileclf.workflow import targets as T
+from mobileclf.workflow.config import prepare_config
+
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+LEVELS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["mobile"]["camera_levels"]
+
+
+def _picture(seed: int, height: int = 36, width: int = 44) -> np.ndarray:
+    """A small textured RGB picture (views of a flat image would all look alike)."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[0:height, 0:width]
+    base = 120 + 80 * np.sin(rows / (3 + seed % 4) + cols / 5.0)
+    return np.clip(base[..., None] + rng.normal(0, 20, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def views_run(tmp_path_factory):
+    """A tiny dataset on disk, its real splits, and the phone_views stage's files."""
+    root = tmp_path_factory.mktemp("phone_views")
+    rows = []
+    for label in ("a", "b"):
+        (root / "data" / label).mkdir(parents=True)
+        for i in range(6):
+            path = f"{label}/{i}.png"
+            Image.fromarray(_picture(len(rows))).save(root / "data" / path)
+            rows.append({"path": path, "label": label, "group": "", "status": "ok"})
+    splits = make_splits(pd.DataFrame(rows), SplitOptions(3, 0.34, 0.0, 7))
+    splits.to_csv(root / "splits.csv", index=False)
+    settings = PhoneViewSettings(views=3, gallery_probability=0.3)
+    options = {
+        "phone_views": settings.view_options(),
+        "sensor_orientation": 90,
+        "max_pixels": 10**8,
+        "oversize": "reject",
+        "seed": 42,
+        "segmentation": None,
+    }
+    args = argparse.Namespace(
+        splits=str(root / "splits.csv"),
+        root=str(root / "data"),
+        views=str(root / "views" / "12" / "phone.npy"),
+        table=str(root / "views" / "12" / "phone.csv"),
+        size=12,
+        options=options,
+    )
+    (root / "views" / "12").mkdir(parents=True)
+    phone_views(args)
+    return root, read_table(root / "splits.csv"), args
+
+
+def test_views_are_deterministic_given_the_seed():
+    settings = PhoneViewSettings(views=4, gallery_probability=0.25)
+    picture = _picture(3)
+    first, records = make_views(picture, 16, settings, 42, "a/1.png")
+    again, _ = make_views(picture, 16, settings, 42, "a/1.png")
+    other_seed, _ = make_views(picture, 16, settings, 43, "a/1.png")
+    np.testing.assert_array_equal(first, again)
+    assert first.shape == (4, 16, 16, 3) and first.dtype == np.uint8
+    assert not np.array_equal(first, other_seed)
+    # the four views differ from each other (each draws its own conditions)
+    assert len({view.tobytes() for view in first}) == 4
+    assert [r["view"] for r in records] == [0, 1, 2, 3]
+
+
+def test_families_switched_off_leave_their_conditions_at_none():
+    from mobileclf.train.phone_views import draw_view
+
+    off = PhoneViewSettings(
+        gallery_probability=0.0,
+        families={"blur": False, "light": False, "compression": False, "framing": True},
+    )
+    for view in range(20):
+        path, conditions = draw_view(off, np.random.default_rng(view_seed(1, "x", view)))
+        assert path == "camera"
+        assert conditions.blur == conditions.light == conditions.contrast == 0.0
+        assert conditions.jpeg_quality is None and not conditions.yuv
+        assert 0.6 <= conditions.fill <= 1.0
+
+
+def test_views_exist_only_for_non_holdout_images(views_run):
+    _, splits, args = views_run
+    views = np.load(args.views)
+    table = pd.read_csv(table_path(args.views), keep_default_na=False)
+    eligible = splits.path[splits.set != "holdout"].tolist()
+    assert views.shape == (len(eligible), 3, 12, 12, 3)
+    assert table.key.drop_duplicates().tolist() == eligible
+    assert not set(table.key) & set(splits.path[splits.set == "holdout"])
+    assert set(table.path) <= {"gallery", "camera"}
+
+
+def test_training_draws_only_the_folds_train_rows_by_image_key(views_run):
+    """From the files: the arrays a fold trains on are exactly the views of its train
+    images (identified by key), never those of its test images or of the holdout."""
+    _, splits, args = views_run
+    stored = np.load(args.views)
+    table = pd.read_csv(table_path(args.views), keep_default_na=False)
+    first_view_of = {key: i for i, key in enumerate(table.key[::3])}
+    aligned = PhoneViews.load(args.views, splits.path)
+    for column in ("fold0", "fold1", "fold2"):
+        roles = splits[column].to_numpy()
+        train = np.flatnonzero(roles == "train")
+        drawn = aligned.for_training(train)
+        keys = aligned.keys[aligned.row_view[train]]
+        assert keys.tolist() == splits.path.iloc[train].tolist()
+        assert not set(keys) & set(splits.path[roles != "train"])
+        np.testing.assert_array_equal(drawn, stored[[first_view_of[k] for k in keys]])
+        test_rows = np.flatnonzero(roles == "test")
+        # a test image has views (it trains in other folds) but none of them is drawn here
+        assert (aligned.row_view[test_rows] >= 0).all()
+        for image in drawn.reshape(-1, 12 * 12 * 3):
+            for row in test_rows:
+                assert not any(
+                    np.array_equal(image, v.ravel()) for v in stored[aligned.row_view[row]]
+                )
+    holdout = np.flatnonzero(splits.set.to_numpy() == "holdout")
+    assert (aligned.row_view[holdout] == -1).all()
+    with pytest.raises(PhoneViewsError, match="have no phone views"):
+        aligned.for_training(np.concatenate([holdout[:1], np.flatnonzero(roles == "train")]))
+
+
+def test_training_and_evaluation_seed_streams_differ(views_run):
+    """No training view repeats an evaluation input's draw: the camera inputs the mobile
+    stage (and the CV phone metrics) make with image_seed at every level differ from every
+    stored view of the same image, and the streams' states differ."""
+    root, _, args = views_run
+    stored = np.load(args.views)
+    table = pd.read_csv(table_path(args.views), keep_default_na=False)
+    for index, key in enumerate(table.key[::3]):
+        picture = np.asarray(Image.open(root / "data" / key).convert("RGB"))
+        for severity, level in enumerate(LEVELS):
+            rng = np.random.default_rng(image_seed(42, severity, key))
+            evaluation = camera_input(picture, 12, CameraConditions(**level), rng)[0]
+            for view in stored[index]:
+                assert not np.array_equal(view, evaluation), (key, severity)
+    for key in table.key:
+        for view in range(8):
+            state = view_seed(42, key, view).generate_state(4).tolist()
+            for severity in range(8):
+                assert state != image_seed(42, severity, key).generate_state(4).tolist()
+    # the same conditions through both streams give different frames
+    level = CameraConditions(**LEVELS[3])
+    picture = _picture(0)
+    same_level = [
+        camera_input(picture, 12, level, np.random.default_rng(seq))[0]
+        for seq in (image_seed(42, 3, "a/0.png"), view_seed(42, "a/0.png", 3))
+    ]
+    assert not np.array_equal(*same_level)
+
+
+def test_the_generator_composes_with_a_table_1_key():
+    """Training draws a view, then the generator's horizontal_flip applies to it."""
+    from mobileclf.train.fit import _phone_dataset
+
+    n, views, size = 6, 4, 8
+    plain = np.zeros((n, size, size, 3), dtype=np.uint8)
+    stack = np.zeros((n, views, size, size, 3), dtype=np.uint8)
+    for i in range(n):
+        for k in range(views):
+            stack[i, k, :, : size // 2] = 10 * (i + 1) + k + 1  # left half marks the view
+    spec = {"phone_views": {"plain_probability": 0.0}, "horizontal_flip": True}
+    data = _phone_dataset(plain, stack, np.arange(n), 3, 5, spec)
+    flipped = unflipped = 0
+    for _ in range(4):  # epochs
+        for images, labels in data:
+            for image, label in zip(images.numpy(), labels.numpy(), strict=True):
+                left, right = image[0, 0, 0], image[0, -1, 0]
+                mark = max(left, right)
+                assert mark in {10 * (label + 1) + k + 1 for k in range(views)}  # a view
+                flipped += right > 0
+                unflipped += left > 0
+    assert flipped > 0 and unflipped > 0
+
+
+def test_plain_probability_one_trains_on_plain_images_only():
+    from mobileclf.train.fit import _phone_dataset
+
+    plain = np.full((5, 4, 4, 3), 7, dtype=np.uint8)
+    views = np.full((5, 3, 4, 4, 3), 200, dtype=np.uint8)
+    spec = {"phone_views": {"plain_probability": 1.0}}
+    data = _phone_dataset(plain, views, np.arange(5), 5, 1, spec)
+    assert all((images.numpy() == 7).all() for images, _ in data)
+
+
+def test_schema_defaults_are_the_library_defaults_and_rerun_contract():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["generators"]["bare"] = {"phone_views": {}}
+    prepare_config(config, SCHEMA)
+    filled = config["generators"]["bare"]["phone_views"]
+    defaults = asdict(PhoneViewSettings())
+    assert {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()} == filled
+
+    class Wildcards:
+        dataset, size, generator = "demo", "32", "phone"
+
+    assert T.phone_views(config, Wildcards) == ["results/demo/phone_views/32/phone.npy"]
+    Wildcards.generator = "g1"
+    assert T.phone_views(config, Wildcards) == []
+    assert T.final_phone_views(config, Wildcards) == [
+        f"results/demo/phone_views/{size}/{g}.npy" for g in ("bare", "phone") for size in (32, 48)
+    ]
+    # plain_probability is read by training only: editing it never remakes the views
+    Wildcards.generator = "phone"
+    before = P.phone_views_options(config, Wildcards)
+    config["generators"]["phone"]["phone_views"]["plain_probability"] = 0.9
+    assert P.phone_views_options(config, Wildcards) == before
+    config["generators"]["phone"]["phone_views"]["blur"] = 1.0
+    assert P.phone_views_options(config, Wildcards) != before
+
+
+def test_reduction_block_trains_on_the_same_views_as_fit_and_evaluate():
+    """A reduction cell of a phone_views generator trains on the views exactly as the CV
+    job does (bit-identical weights), and not as the plain generator would."""
+    import keras
+
+    from mobileclf.reduce.block import BlockTrainer
+    from mobileclf.train.architectures import with_reduction
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 255, (24, 10, 10, 3), dtype=np.uint8)
+    y = np.arange(24) % 2
+    roles = np.array((["train"] * 3 + ["test"]) * 6)
+    views = PhoneViews(
+        rng.integers(0, 255, (24, 2, 10, 10, 3), dtype=np.uint8),
+        np.array([f"k{i}" for i in range(24)]),
+        np.arange(24),
+    )
+    layers = [{"type": "conv", "filters": 4}, {"type": "flatten"}, {"type": "dense", "units": 4}]
+    generator = {"rescale": 1 / 255, "phone_views": {"plain_probability": 0.3}}
+    settings = TrainSettings.from_config({"epochs": 2, "batch_size": 6, "optimizer": "adam"})
+    cell = (2, 3)
+    trainer = BlockTrainer([(cell, with_reduction(layers, *cell))], 10, ["a", "b"])
+    trainer.train_fold(images, y, roles, generator, settings, 5, views)
+    packed = trainer.models()[0].get_weights()
+    keras.utils.set_random_seed(5)
+    single = fit_and_evaluate(
+        images,
+        y,
+        roles,
+        ["a", "b"],
+        with_reduction(layers, *cell),
+        generator,
+        settings,
+        5,
+        phone_views=views,
+    )
+    for mine, theirs in zip(packed, single.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    keras.utils.set_random_seed(5)
+    plain = fit_and_evaluate(
+        images,
+        y,
+        roles,
+        ["a", "b"],
+        with_reduction(layers, *cell),
+        {"rescale": 1 / 255},
+        settings,
+        5,
+    )
+    assert not all(
+        np.array_equal(a, b) for a, b in zip(packed, plain.model.get_weights(), strict=True)
+    )
+    with pytest.raises(PhoneViewsError, match="no views file"):
+        trainer.train_fold(images, y, roles, generator, settings, 5)
