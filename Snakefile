@@ -31,3 +31,4 @@ rule all:
     default_target: True
     input:
         T.final_outputs(config),
+        T.job_outputs(config),

@@ -1,11 +1,16 @@
 # Muneeb et al. (2022) steps 4-5: final model on all non-holdout images, TFLite variants with metadata
 # and labels, each verified in the LiteRT interpreter against the Keras model.
+# Inputs and params name only the chosen cell (choice.json, the chosen size's array, its
+# architecture and generator, resolved through the select_config checkpoint): a grid cell
+# that does not win reruns nothing here (docs/reruns-and-recovery.md).
 
 
 rule train_final:
     input:
+        # unnamed: the params name the chosen architecture and generator (read from it)
+        "results/{dataset}/choice.json",
         chosen=bind(T.final_spec),
-        arrays=bind(T.all_arrays),
+        arrays=get_selected_array,
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
     output:
@@ -26,8 +31,8 @@ rule train_final:
         runtime=bind(R.train_final_runtime),
         gpu=bind(R.train_gpu),
     params:
-        architectures=bind(P.architectures),
-        generators=bind(P.generators),
+        architectures=get_final_architecture,
+        generators=get_final_generator,
         training=bind(P.training_spec),
         val_fraction=bind(P.final_val_fraction),
         seed=bind(P.final_seed),
@@ -40,7 +45,7 @@ rule convert:
     input:
         model="results/{dataset}/final/model.keras",
         spec="results/{dataset}/final/spec.json",
-        arrays=bind(T.all_arrays),
+        arrays=get_selected_array,
         splits="results/{dataset}/splits.csv",
     output:
         out="results/{dataset}/export/plain_{variant}.tflite",
@@ -88,7 +93,7 @@ rule verify_export:
         models=bind(T.deploy_models),
         keras_model="results/{dataset}/final/model.keras",
         spec="results/{dataset}/final/spec.json",
-        arrays=bind(T.all_arrays),
+        arrays=get_selected_array,
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
     output:

@@ -80,10 +80,13 @@ rule mobile_predict:
 
 rule mobile_tables:
     input:
+        # unnamed: the params name the chosen generator (read from it)
+        "results/{dataset}/choice.json",
         predictions=bind(T.mobile_predictions),
         labels="results/{dataset}/labels.txt",
         spec="results/{dataset}/final/spec.json",
-        cv_summary="results/{dataset}/tables/cv_summary.csv",
+        # the grid's best cell only (the verdict's ceiling), not the whole summary
+        cv_summary="results/{dataset}/tables/cv_best.csv",
         models=bind(T.deploy_models),
         camera=bind(T.camera_inputs),
         examples=bind(T.camera_examples),
@@ -124,7 +127,7 @@ rule mobile_tables:
         runtime=bind(R.light_runtime),
     params:
         positive_class=bind(P.positive_class),
-        options=bind(P.verdict_options),
+        options=get_verdict_options,
     script:
         "../../scripts/mobile_tables.py"
 
