@@ -7,7 +7,7 @@
 
 rule train_final:
     input:
-        # unnamed: the params name the chosen architecture and generator (read from it)
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
         "results/{dataset}/choice.json",
         chosen=bind(T.final_spec),
         arrays=get_selected_array,
@@ -43,6 +43,8 @@ rule train_final:
 
 rule convert:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         model="results/{dataset}/final/model.keras",
         spec="results/{dataset}/final/spec.json",
         arrays=get_selected_array,
@@ -68,6 +70,8 @@ rule convert:
 
 rule add_metadata:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         model="results/{dataset}/export/plain_{variant}.tflite",
         spec="results/{dataset}/final/spec.json",
         labels="results/{dataset}/deploy/labels.txt",
@@ -90,6 +94,8 @@ rule add_metadata:
 
 rule verify_export:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         models=bind(T.deploy_models),
         keras_model="results/{dataset}/final/model.keras",
         spec="results/{dataset}/final/spec.json",
@@ -123,6 +129,8 @@ rule verify_export:
 
 rule model_card:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         spec="results/{dataset}/final/spec.json",
         metrics="results/{dataset}/final/metrics.json",
         chosen=bind(T.final_spec),

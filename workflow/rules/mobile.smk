@@ -4,6 +4,8 @@
 
 rule mobile_reference_inputs:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
         spec="results/{dataset}/final/spec.json",
@@ -30,6 +32,8 @@ rule mobile_reference_inputs:
 
 rule mobile_camera_inputs:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         holdout="results/{dataset}/mobile/holdout.csv",
         spec="results/{dataset}/final/spec.json",
     output:
@@ -54,6 +58,8 @@ rule mobile_camera_inputs:
 
 rule mobile_predict:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         model=T.mobile_model,
         metadata="results/{dataset}/deploy/metadata.json",
         holdout="results/{dataset}/mobile/holdout.csv",
@@ -80,7 +86,7 @@ rule mobile_predict:
 
 rule mobile_tables:
     input:
-        # unnamed: the params name the chosen generator (read from it)
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
         "results/{dataset}/choice.json",
         predictions=bind(T.mobile_predictions),
         labels="results/{dataset}/labels.txt",
@@ -134,6 +140,8 @@ rule mobile_tables:
 
 rule mobile_latency:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         models=bind(T.deploy_models),
     output:
         out=report(

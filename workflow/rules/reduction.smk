@@ -37,7 +37,7 @@ rule reduction_block:
 
 rule reduction_summary:
     input:
-        selection="results/{dataset}/selection.json",
+        selection="results/{dataset}/choice.json",
         images=get_reduction_images,
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
