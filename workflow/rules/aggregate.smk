@@ -34,7 +34,11 @@ rule aggregate_cv:
 # selection.json is the whole record (scores, candidates, ties) and only the report reads
 # it; choice.json (the chosen cell) and tables/cv_best.csv (the verdict's grid ceiling)
 # are what the later stages read: their bytes change only when the choice (or the best
-# cell) does, so a cell that does not win reruns no reduction, export or phone test.
+# cell) does, so a cell that does not win reruns no reduction, export or phone test. Every
+# job after the selection lists choice.json as an input: Snakemake re-judges the
+# checkpoint's direct consumers once it has run (a newer file with the recorded checksum
+# is no reason to rerun), while a job further down would keep "input updated by another
+# job" from the plan made before the checkpoint ran, even when that job then did not run.
 checkpoint select_config:
     input:
         summary="results/{dataset}/tables/cv_summary.csv",
