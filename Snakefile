@@ -18,6 +18,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/checks.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/backbones.smk"
 include: "workflow/rules/train.smk"

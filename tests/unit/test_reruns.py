@@ -117,7 +117,7 @@ def test_the_default_target_names_every_file_a_job_writes(tiny):
     grown = copy.deepcopy(tiny)
     grown["resize"]["sizes"].append(20)
     added = set(T.job_outputs(grown)) - set(outputs)
-    assert added == {"results/tiny/arrays/20.npy"} | {
+    assert added == {"results/tiny/arrays/20.npy", "results/tiny/checks/20.json"} | {
         f"results/tiny/cv/tiny/{g}/20/fold{k}/{name}"
         for g in ("g1", "g3")
         for k in (0, 1)

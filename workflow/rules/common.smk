@@ -72,6 +72,10 @@ def get_selected_array(wildcards):
     return T.selected_array(wildcards, reduction_selection(wildcards))
 
 
+def get_selected_check(wildcards):
+    return T.selected_check(wildcards, reduction_selection(wildcards))
+
+
 def get_final_architecture(wildcards):
     return P.final_architecture(config, reduction_selection(wildcards))
 

@@ -7,6 +7,8 @@
 
 rule train_final:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
         # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
         "results/{dataset}/choice.json",
         chosen=bind(T.final_spec),
@@ -43,6 +45,8 @@ rule train_final:
 
 rule convert:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
         # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
         "results/{dataset}/choice.json",
         model="results/{dataset}/final/model.keras",
@@ -68,7 +72,9 @@ rule convert:
         "../../scripts/convert.py"
 
 
-rule add_metadata:
+# a checkpoint only for reruns (as ingest.smk explains): a deleted deploy file rebuilt with
+# the same bytes reruns no verification, model card or phone test
+checkpoint add_metadata:
     input:
         # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
         "results/{dataset}/choice.json",
@@ -94,6 +100,8 @@ rule add_metadata:
 
 rule verify_export:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
         # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
         "results/{dataset}/choice.json",
         models=bind(T.deploy_models),

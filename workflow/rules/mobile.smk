@@ -4,6 +4,8 @@
 
 rule mobile_reference_inputs:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
         # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
         "results/{dataset}/choice.json",
         splits="results/{dataset}/splits.csv",
@@ -86,6 +88,8 @@ rule mobile_predict:
 
 rule mobile_tables:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
         # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
         "results/{dataset}/choice.json",
         predictions=bind(T.mobile_predictions),
@@ -167,6 +171,8 @@ rule mobile_latency:
 
 rule report:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
         unpack(bind(T.report_inputs)),
     output:
         html=report(

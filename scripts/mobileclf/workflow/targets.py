@@ -194,6 +194,12 @@ def selected_array(wildcards, selection: dict) -> str:
     return f"results/{wildcards.dataset}/arrays/{selection['size']}.npy"
 
 
+def selected_check(wildcards, selection: dict) -> str:
+    """check_data's record for the chosen size: the final model, export and phone-test
+    jobs start only after their inputs passed it (workflow/rules/checks.smk)."""
+    return f"results/{wildcards.dataset}/checks/{selection['size']}.json"
+
+
 def reduction_images(wildcards, selection: dict) -> str:
     """The selected size's image array: the summary measures the selected model's size
     on it (read only when the stage applies; it exists either way)."""
@@ -339,6 +345,7 @@ def job_outputs(config: dict) -> list[str]:
             for name in ("manifest.csv", "labels.txt", "tables/rejects.csv", "splits.csv")
         ]
         outputs += [f"results/{d}/arrays/{size}.npy" for size in sizes(config)]
+        outputs += [f"results/{d}/checks/{size}.json" for size in sizes(config)]
         for arch in archs(config):
             for generator in generators(config):
                 for size in sizes(config):
