@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from mobileclf.data.datasets import DataMismatch, check_labels  # noqa: E402
 from mobileclf.data.split import REBUILD  # noqa: E402
-from mobileclf.errors import REPAIR  # noqa: E402
+from mobileclf.errors import REPAIR, UserError  # noqa: E402
 from mobileclf.select.selection import choice_of, grid_best, select_best  # noqa: E402
 from mobileclf.workflow import params as P  # noqa: E402
 from mobileclf.workflow import targets as T  # noqa: E402
@@ -130,3 +130,53 @@ def test_delete_and_rerun_messages_name_the_recovery_command():
     assert REBUILD.endswith(f"delete it and {REPAIR}")
     with pytest.raises(DataMismatch, match="delete it and run `make repair`"):
         check_labels(["b", "a"], {"a", "b"}, "results/x/labels.txt")
+
+
+def write_inputs(folder: Path, rows: int = 6, size: int = 4):
+    """A consistent manifest, labels, splits (2 folds + holdout) and array."""
+    import numpy as np
+
+    paths = [f"{'ab'[i % 2]}/{i}.png" for i in range(rows)]
+    labels = ["ab"[i % 2] for i in range(rows)]
+    pd.DataFrame({"path": paths, "label": labels, "status": "ok", "reason": ""}).to_csv(
+        folder / "manifest.csv", index=False
+    )
+    (folder / "labels.txt").write_text("a\nb\n")
+    sets = ["holdout", "holdout"] + ["cv"] * (rows - 2)
+    fold0 = ["holdout"] * 2 + ["test", "test", "train", "train"]
+    fold1 = ["holdout"] * 2 + ["train", "train", "test", "test"]
+    pd.DataFrame(
+        {"path": paths, "label": labels, "group": "", "set": sets, "fold0": fold0, "fold1": fold1}
+    ).to_csv(folder / "splits.csv", index=False)
+    np.save(folder / "4.npy", np.zeros((rows, size, size, 3), dtype=np.uint8))
+    return SimpleNamespace(
+        images=str(folder / "4.npy"),
+        splits=str(folder / "splits.csv"),
+        labels=str(folder / "labels.txt"),
+        manifest=str(folder / "manifest.csv"),
+        size="4",
+        out=str(folder / "checks" / "4.json"),
+    )
+
+
+def test_check_data_records_what_readers_depend_on_and_refuses_tampered_files(tmp_path):
+    import numpy as np
+
+    from mobileclf.data.check import check_data
+
+    args = write_inputs(tmp_path)
+    check_data(args)
+    record = Path(args.out).read_bytes()
+    assert json.loads(record) == {"images": 6, "labels": ["a", "b"], "folds": 2, "size": 4}
+    check_data(args)  # the same inputs write the same bytes: their readers rerun nothing
+    assert Path(args.out).read_bytes() == record
+    np.save(args.images, np.zeros((5, 4, 4, 3), dtype=np.uint8))  # a short array
+    with pytest.raises(DataMismatch, match=r"has 5 images .* lists 6.*delete both and run"):
+        check_data(args)
+    np.save(args.images, np.zeros((6, 8, 8, 3), dtype=np.uint8))  # another size's array
+    with pytest.raises(DataMismatch, match=r"4.npy holds uint8 images of shape \(8, 8, 3\)"):
+        check_data(args)
+    args = write_inputs(tmp_path)
+    Path(args.splits).write_text("garbage\n")
+    with pytest.raises(UserError, match=r"splits\.csv has no column 'path'.*make repair"):
+        check_data(args)
