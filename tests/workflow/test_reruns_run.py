@@ -14,6 +14,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_snakemake
@@ -138,22 +139,80 @@ def test_repair_rebuilds_a_deleted_fold_and_only_what_reads_it(finished_run, tmp
     assert stamps(workdir) == before
 
 
-def test_repair_after_a_garbage_splits_csv_keeps_every_other_result(finished_run, tmp_path):
+def _short(path: Path) -> None:
+    np.save(path, np.load(path)[:-1])
+
+
+def _garbage(path: Path) -> None:
+    path.write_text("garbage\n")
+
+
+# damaged file, how, the message's words, the files it says to delete, what repair reruns
+# besides the check_data jobs that refused it
+TAMPERED = {
+    "splits": (
+        "splits.csv",
+        _garbage,
+        "splits.csv has no column 'path'",
+        ["splits.csv"],
+        ["all", "split"],
+    ),
+    "labels": (
+        "labels.txt",
+        _garbage,
+        "labels.txt has classes ['garbage']",
+        ["labels.txt"],
+        ["all", "ingest"],
+    ),
+    "short array": (
+        "arrays/24.npy",
+        _short,
+        "delete both and run `make repair`",
+        ["arrays/24.npy", "splits.csv"],
+        ["all", "resize", "split"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TAMPERED)
+def test_repair_after_a_tampered_intermediate_keeps_every_other_result(
+    case, finished_run, tmp_path
+):
+    """The run stops at check_data with the file's message before any job reading it starts
+    (nothing removed); after deleting the file as told, the recovery command rebuilds it
+    and reruns nothing that read it (same bytes as recorded)."""
     workdir, config = copy_run(finished_run, tmp_path)
     untouched, before = tables(workdir), stamps(workdir)
-    splits = workdir / DATASET / "splits.csv"
-    splits.write_text("garbage\n")
+    name, damage, words, delete, repaired = TAMPERED[case]
+    damage(workdir / DATASET / name)
     failed = run_snakemake(workdir, config, check=False)
     output = failed.stdout + failed.stderr
     assert failed.returncode != 0
-    assert "splits.csv has no column 'path'" in output
-    assert "delete it and run `make repair`" in output
+    assert words in output and "run `make repair`" in output
     assert "Traceback" not in output
-    # the check runs before any job that reads splits.csv: nothing was started, nothing lost
+    stopped = rules_of(ran_jobs(failed))
+    assert set(stopped) == {"check_data"}  # no reader of the file started
     assert len(list((workdir / DATASET / "cv").rglob("metrics.json"))) == 8
     assert stamps(workdir) == before
-    splits.unlink()
-    jobs = ran_jobs(run_snakemake(workdir, config, *REPAIR))
-    assert rules_of(jobs) == ["all", "check_data", "check_data", "split"]
+    for file in delete:
+        (workdir / DATASET / file).unlink()
+    jobs = rules_of(ran_jobs(run_snakemake(workdir, config, *REPAIR)))
+    # the file rebuilt, the checks that refused it again; nothing that read the file
+    assert [rule for rule in jobs if rule != "check_data"] == repaired
+    assert jobs.count("check_data") == len(stopped)
     assert_same_tables(tables(workdir), untouched)
     assert stamps(workdir) == before
+
+
+def test_repair_rebuilds_a_deleted_deploy_file_and_reruns_nothing_else(finished_run, tmp_path):
+    workdir, config = copy_run(finished_run, tmp_path)
+    untouched, before = tables(workdir), stamps(workdir)
+    model = workdir / DATASET / "deploy" / "model_int8.tflite"
+    model.unlink()
+    jobs = ran_jobs(run_snakemake(workdir, config, *REPAIR))
+    assert [(rule, w.get("variant")) for rule, w in jobs] == [
+        ("add_metadata", "int8"),
+        ("all", None),
+    ]
+    assert model.read_bytes() == before[model.relative_to(workdir)][0]
+    assert_same_tables(tables(workdir), untouched)
