@@ -155,21 +155,21 @@ TAMPERED = {
         _garbage,
         "splits.csv has no column 'path'",
         ["splits.csv"],
-        ["all", "split"],
+        ["aggregate_cv", "select_config", "split"],
     ),
     "labels": (
         "labels.txt",
         _garbage,
         "labels.txt has classes ['garbage']",
         ["labels.txt"],
-        ["all", "ingest"],
+        ["aggregate_cv", "ingest", "select_config"],
     ),
     "short array": (
         "arrays/24.npy",
         _short,
         "delete both and run `make repair`",
         ["arrays/24.npy", "splits.csv"],
-        ["all", "resize", "split"],
+        ["aggregate_cv", "resize", "select_config", "split"],
     ),
 }
 
@@ -197,22 +197,43 @@ def test_repair_after_a_tampered_intermediate_keeps_every_other_result(
     for file in delete:
         (workdir / DATASET / file).unlink()
     jobs = rules_of(ran_jobs(run_snakemake(workdir, config, *REPAIR)))
-    # the file rebuilt, the checks that refused it again; nothing that read the file
-    assert [rule for rule in jobs if rule != "check_data"] == repaired
+    # the file rebuilt, the checks that refused it again, the cheap aggregation and selection
+    # (Snakemake had planned them behind the training jobs); nothing that read the file
+    assert [rule for rule in jobs if rule not in ("check_data", "all")] == repaired
     assert jobs.count("check_data") == len(stopped)
     assert_same_tables(tables(workdir), untouched)
     assert stamps(workdir) == before
 
 
-def test_repair_rebuilds_a_deleted_deploy_file_and_reruns_nothing_else(finished_run, tmp_path):
+def upstream_of_metadata(workdir: Path) -> dict:
+    files = [*(workdir / DATASET).glob("final/*"), *(workdir / DATASET).glob("export/plain_*")]
+    assert len(files) >= 8
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+
+
+def test_repair_rebuilds_a_deleted_deploy_file_and_only_what_reads_it(finished_run, tmp_path):
+    """The rebuilt int8 file packs its labels with a new timestamp (different bytes), so
+    what reads it reruns: verification, the card, its phone test, latency, the tables and
+    the report; nothing before it (conversion, final model, training)."""
     workdir, config = copy_run(finished_run, tmp_path)
-    untouched, before = tables(workdir), stamps(workdir)
+    untouched, before = tables(workdir), upstream_of_metadata(workdir)
     model = workdir / DATASET / "deploy" / "model_int8.tflite"
     model.unlink()
     jobs = ran_jobs(run_snakemake(workdir, config, *REPAIR))
-    assert [(rule, w.get("variant")) for rule, w in jobs] == [
-        ("add_metadata", "int8"),
-        ("all", None),
+    assert [w["variant"] for rule, w in jobs if rule in ("add_metadata", "mobile_predict")] == [
+        "int8",
+        "int8",
     ]
-    assert model.read_bytes() == before[model.relative_to(workdir)][0]
+    assert {rule for rule, _ in jobs} <= {
+        "add_metadata",
+        "verify_export",
+        "model_card",
+        "mobile_predict",
+        "mobile_latency",
+        "mobile_tables",
+        "report",
+        "all",
+    }
+    assert model.exists()
     assert_same_tables(tables(workdir), untouched)
+    assert upstream_of_metadata(workdir) == before  # final model and conversions kept

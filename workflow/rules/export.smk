@@ -135,7 +135,9 @@ rule verify_export:
         "../../scripts/verify_export.py"
 
 
-rule model_card:
+# a checkpoint only for reruns: a rewritten deploy/metadata.json with the same bytes
+# reruns no phone test
+checkpoint model_card:
     input:
         # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
         "results/{dataset}/choice.json",
