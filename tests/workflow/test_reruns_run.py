@@ -14,7 +14,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from conftest import run_snakemake
@@ -139,16 +138,14 @@ def test_repair_rebuilds_a_deleted_fold_and_only_what_reads_it(finished_run, tmp
     assert stamps(workdir) == before
 
 
-def _short(path: Path) -> None:
-    np.save(path, np.load(path)[:-1])
-
-
 def _garbage(path: Path) -> None:
     path.write_text("garbage\n")
 
 
 # damaged file, how, the message's words, the files it says to delete, what repair reruns
-# besides the check_data jobs that refused it
+# besides the check_data jobs that refused it. Garbage labels.txt, garbage and short arrays,
+# a deleted deploy file and a deleted prediction run the same way in bench/recovery.py
+# (30-60 s each: too slow for the suite's budget).
 TAMPERED = {
     "splits": (
         "splits.csv",
@@ -156,20 +153,6 @@ TAMPERED = {
         "splits.csv has no column 'path'",
         ["splits.csv"],
         ["aggregate_cv", "select_config", "split"],
-    ),
-    "labels": (
-        "labels.txt",
-        _garbage,
-        "labels.txt has classes ['garbage']",
-        ["labels.txt"],
-        ["aggregate_cv", "ingest", "select_config"],
-    ),
-    "short array": (
-        "arrays/24.npy",
-        _short,
-        "delete both and run `make repair`",
-        ["arrays/24.npy", "splits.csv"],
-        ["aggregate_cv", "resize", "select_config", "split"],
     ),
 }
 
@@ -203,37 +186,3 @@ def test_repair_after_a_tampered_intermediate_keeps_every_other_result(
     assert jobs.count("check_data") == len(stopped)
     assert_same_tables(tables(workdir), untouched)
     assert stamps(workdir) == before
-
-
-def upstream_of_metadata(workdir: Path) -> dict:
-    files = [*(workdir / DATASET).glob("final/*"), *(workdir / DATASET).glob("export/plain_*")]
-    assert len(files) >= 8
-    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
-
-
-def test_repair_rebuilds_a_deleted_deploy_file_and_only_what_reads_it(finished_run, tmp_path):
-    """The rebuilt int8 file packs its labels with a new timestamp (different bytes), so
-    what reads it reruns: verification, the card, its phone test, latency, the tables and
-    the report; nothing before it (conversion, final model, training)."""
-    workdir, config = copy_run(finished_run, tmp_path)
-    untouched, before = tables(workdir), upstream_of_metadata(workdir)
-    model = workdir / DATASET / "deploy" / "model_int8.tflite"
-    model.unlink()
-    jobs = ran_jobs(run_snakemake(workdir, config, *REPAIR))
-    assert [w["variant"] for rule, w in jobs if rule in ("add_metadata", "mobile_predict")] == [
-        "int8",
-        "int8",
-    ]
-    assert {rule for rule, _ in jobs} <= {
-        "add_metadata",
-        "verify_export",
-        "model_card",
-        "mobile_predict",
-        "mobile_latency",
-        "mobile_tables",
-        "report",
-        "all",
-    }
-    assert model.exists()
-    assert_same_tables(tables(workdir), untouched)
-    assert upstream_of_metadata(workdir) == before  # final model and conversions kept
