@@ -53,3 +53,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check scripts tests bench
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
+
+# The one recovery command (docs/reruns-and-recovery.md): after a deleted, stale or tampered
+# file (deleted as its message says), rerun the default target, which requests every file
+# a job writes: what is missing is rebuilt, only what reads it reruns, nothing good is
+# deleted; --keep-going lets every other job finish. Own data: make repair CONFIG=my.yaml
+.PHONY: repair
+repair: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) --keep-going $(if $(CONFIG),--configfile $(CONFIG))

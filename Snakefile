@@ -30,6 +30,7 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ingest.smk"
+include: "workflow/rules/checks.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/backbones.smk"
 include: "workflow/rules/train.smk"
@@ -46,3 +47,4 @@ rule all:
     input:
         T.final_outputs(config),
         PC.pages(config),
+        T.job_outputs(config),

@@ -10,3 +10,9 @@ raise user errors without depending on the command line.
 
 class UserError(Exception):
     """Bad input the user must fix; the message names the file or key and the fix."""
+
+
+# The one recovery command, named by every "delete it and ..." message. `make repair` runs
+# Snakemake's default target, which requests every file a job writes (targets.job_outputs):
+# a deleted file is rebuilt and only what reads it reruns (docs/reruns-and-recovery.md).
+REPAIR = "run `make repair` (CONFIG=your.yaml for your own config; docs/reruns-and-recovery.md)"

@@ -159,7 +159,7 @@ def first(splits, column, role):
 )
 def test_tampered_splits_are_refused(job_inputs, change, message):
     tamper(job_inputs, change)
-    with pytest.raises(SplitError, match=message + ".*delete it and rerun"):
+    with pytest.raises(SplitError, match=message + ".*delete it and run `make repair`"):
         load_all(job_inputs)
 
 

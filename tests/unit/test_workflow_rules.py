@@ -265,7 +265,7 @@ def test_one_reduction_switch_for_final_spec_targets_and_report(section, enabled
     config = prepared(config)
     w = wc(dataset="tiny")
     assert T.reduction_enabled(config) is enabled
-    name = "reduction.json" if enabled else "selection.json"
+    name = "reduction.json" if enabled else "choice.json"
     assert T.final_spec(config, w) == f"results/tiny/{name}"
     assert ("reduction" in T.report_inputs(config, w)) is enabled
     assert ("results/tiny/reduction.json" in T.final_outputs(config)) is enabled
@@ -468,13 +468,14 @@ def test_demo_params_of_mobile_testing(demo):
         '"phone_test_per_class": 5, "resample": "bilinear", "seed": 42, "segmentation": null}'
     )
     assert P.latency_options(demo, w) == '{"runs": 50, "threads": [1, 4], "warmup": 5}'
-    verdict = json.loads(P.verdict_options(demo, w))
+    verdict = json.loads(P.verdict_options(demo, {"generator": "g3"}))
     assert verdict["thresholds"] == {
         "camera_accuracy": 0.8,
         "camera_severity": 1,
         "gallery_accuracy": 0.85,
     }
-    assert sorted(verdict["generators"]) == ["g1", "g3", "phone"]
+    # the chosen generator only: editing another one reruns no phone test
+    assert verdict["generators"] == {"g3": demo["generators"]["g3"]}
 
 
 def test_segmentation_reaches_the_jobs_that_read_images(demo):

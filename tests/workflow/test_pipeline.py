@@ -60,11 +60,14 @@ def test_adding_a_size_schedules_only_that_size(finished_run):
     trained = [w for rule, w in jobs if rule == "train_cv"]
     assert len(trained) == len(config["generators"]) * config["split"]["folds"]
     assert {w["size"] for w in trained} == {"20"}
-    # upstream of the selection only the new size's jobs; the final model and what follows
-    # it (export, phone tests, report) rerun because the selection is re-made
+    # upstream of the selection only the new size's jobs; a dry run plans the final model
+    # and what follows it as well: it cannot know the choice before select_config ran (what
+    # a real run does: tests/workflow/test_reruns_run.py)
     assert [w["size"] for rule, w in jobs if rule == "resize"] == ["20"]
+    assert [w["size"] for rule, w in jobs if rule == "check_data"] == ["20"]
     assert {rule for rule, _ in jobs} - DOWNSTREAM_OF_SELECTION == {
         "resize",
+        "check_data",
         "train_cv",
         "aggregate_cv",
         "select_config",

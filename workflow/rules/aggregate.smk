@@ -31,11 +31,22 @@ rule aggregate_cv:
         "../../scripts/aggregate_cv.py"
 
 
+# selection.json is the whole record (scores, candidates, ties) and only the report reads
+# it; choice.json (the chosen cell) and tables/cv_best.csv (the verdict's grid ceiling)
+# are what the later stages read: their bytes change only when the choice (or the best
+# cell) does, so a cell that does not win reruns no reduction, export or phone test. Every
+# job after the selection lists choice.json as an input: Snakemake re-judges the
+# checkpoint's direct consumers once it has run (a newer file with the recorded checksum
+# is no reason to rerun), while a job further down would keep "input updated by another
+# job" from the plan made before the checkpoint ran, even when that job then did not run.
 checkpoint select_config:
     input:
         summary="results/{dataset}/tables/cv_summary.csv",
     output:
+        # first: the file Snakemake waits for when a param reads the checkpoint
+        choice="results/{dataset}/choice.json",
         out="results/{dataset}/selection.json",
+        best="results/{dataset}/tables/cv_best.csv",
     log:
         "logs/select_config/{dataset}.log",
     conda:

@@ -62,8 +62,34 @@ wildcard_constraints:
 # --- parameter reduction: the selected model is known once select_config (a checkpoint)
 # has written selection.json, so the summary's inputs and params read it here.
 def reduction_selection(wildcards):
-    path = checkpoints.select_config.get(dataset=wildcards.dataset).output[0]
+    """choice.json (the chosen cell), read through the checkpoint: the later stages' inputs
+    and params name only the chosen size's array, architecture and generator."""
+    path = checkpoints.select_config.get(dataset=wildcards.dataset).output.choice
     return json.loads(Path(path).read_text())
+
+
+def get_selected_array(wildcards):
+    return T.selected_array(wildcards, reduction_selection(wildcards))
+
+
+def get_selected_check(wildcards):
+    return T.selected_check(wildcards, reduction_selection(wildcards))
+
+
+def get_final_phone_views(wildcards):
+    return T.final_phone_views(config, wildcards, reduction_selection(wildcards))
+
+
+def get_final_architecture(wildcards):
+    return P.final_architecture(config, reduction_selection(wildcards))
+
+
+def get_final_generator(wildcards):
+    return P.final_generator(config, reduction_selection(wildcards))
+
+
+def get_verdict_options(wildcards):
+    return P.verdict_options(config, reduction_selection(wildcards))
 
 
 def get_reduction_blocks(wildcards):

@@ -1,14 +1,21 @@
 # Muneeb et al. (2022) steps 4-5: final model on all non-holdout images, TFLite variants with metadata
 # and labels, each verified in the LiteRT interpreter against the Keras model.
+# Inputs and params name only the chosen cell (choice.json, the chosen size's array, its
+# architecture and generator, resolved through the select_config checkpoint): a grid cell
+# that does not win reruns nothing here (docs/reruns-and-recovery.md).
 
 
 rule train_final:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         chosen=bind(T.final_spec),
-        arrays=bind(T.all_arrays),
+        arrays=get_selected_array,
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
-        phone_views=bind(T.final_phone_views),
+        phone_views=get_final_phone_views,
     output:
         model="results/{dataset}/final/model.keras",
         spec="results/{dataset}/final/spec.json",
@@ -27,8 +34,8 @@ rule train_final:
         runtime=bind(R.train_final_runtime),
         gpu=bind(R.train_gpu),
     params:
-        architectures=bind(P.architectures),
-        generators=bind(P.generators),
+        architectures=get_final_architecture,
+        generators=get_final_generator,
         training=bind(P.training_spec),
         val_fraction=bind(P.final_val_fraction),
         seed=bind(P.final_seed),
@@ -39,9 +46,13 @@ rule train_final:
 
 rule convert:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         model="results/{dataset}/final/model.keras",
         spec="results/{dataset}/final/spec.json",
-        arrays=bind(T.all_arrays),
+        arrays=get_selected_array,
         splits="results/{dataset}/splits.csv",
     output:
         out="results/{dataset}/export/plain_{variant}.tflite",
@@ -62,8 +73,12 @@ rule convert:
         "../../scripts/convert.py"
 
 
-rule add_metadata:
+# a checkpoint only for reruns (as ingest.smk explains): a deleted deploy file rebuilt with
+# the same bytes reruns no verification, model card or phone test
+checkpoint add_metadata:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         model="results/{dataset}/export/plain_{variant}.tflite",
         spec="results/{dataset}/final/spec.json",
         labels="results/{dataset}/deploy/labels.txt",
@@ -86,10 +101,14 @@ rule add_metadata:
 
 rule verify_export:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         models=bind(T.deploy_models),
         keras_model="results/{dataset}/final/model.keras",
         spec="results/{dataset}/final/spec.json",
-        arrays=bind(T.all_arrays),
+        arrays=get_selected_array,
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
     output:
@@ -117,8 +136,12 @@ rule verify_export:
         "../../scripts/verify_export.py"
 
 
-rule model_card:
+# a checkpoint only for reruns: a rewritten deploy/metadata.json with the same bytes
+# reruns no phone test
+checkpoint model_card:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         spec="results/{dataset}/final/spec.json",
         metrics="results/{dataset}/final/metrics.json",
         chosen=bind(T.final_spec),

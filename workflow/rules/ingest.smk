@@ -1,4 +1,9 @@
 # Stages 1-3: demo data, ingest (manifest + labels), split (holdout + folds), resize.
+# ingest, split and resize are checkpoints only for reruns: once one has run, Snakemake
+# re-judges the jobs reading its outputs, and a rebuilt file with the checksum those jobs
+# recorded (a deleted or tampered splits.csv, labels.txt or array, rebuilt by `make
+# repair`) reruns nothing. As rules, every job below would rerun ("input updated by
+# another job"), whatever the new bytes. See docs/reruns-and-recovery.md.
 
 
 rule make_demo:
@@ -19,7 +24,7 @@ rule make_demo:
         "../../scripts/make_demo.py"
 
 
-rule ingest:
+checkpoint ingest:
     input:
         bind(T.ingest_input),
     output:
@@ -41,7 +46,7 @@ rule ingest:
         "../../scripts/ingest.py"
 
 
-rule split:
+checkpoint split:
     input:
         manifest="results/{dataset}/manifest.csv",
     output:
@@ -60,7 +65,7 @@ rule split:
         "../../scripts/split.py"
 
 
-rule resize:
+checkpoint resize:
     input:
         # unnamed: only orders the job after segment (resize reads params.root)
         bind(T.segmented_input),

@@ -4,6 +4,10 @@
 
 rule mobile_reference_inputs:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
         spec="results/{dataset}/final/spec.json",
@@ -30,6 +34,8 @@ rule mobile_reference_inputs:
 
 rule mobile_camera_inputs:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         holdout="results/{dataset}/mobile/holdout.csv",
         spec="results/{dataset}/final/spec.json",
     output:
@@ -54,6 +60,8 @@ rule mobile_camera_inputs:
 
 rule mobile_predict:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         model=T.mobile_model,
         metadata="results/{dataset}/deploy/metadata.json",
         labels="results/{dataset}/labels.txt",
@@ -84,10 +92,15 @@ rule mobile_predict:
 
 rule mobile_tables:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         predictions=bind(T.mobile_predictions),
         labels="results/{dataset}/labels.txt",
         spec="results/{dataset}/final/spec.json",
-        cv_summary="results/{dataset}/tables/cv_summary.csv",
+        # the grid's best cell only (the verdict's ceiling), not the whole summary
+        cv_summary="results/{dataset}/tables/cv_best.csv",
         models=bind(T.deploy_models),
         camera=bind(T.camera_inputs),
         examples=bind(T.camera_examples),
@@ -129,13 +142,15 @@ rule mobile_tables:
         runtime=bind(R.light_runtime),
     params:
         positive_class=bind(P.positive_class),
-        options=bind(P.verdict_options),
+        options=get_verdict_options,
     script:
         "../../scripts/mobile_tables.py"
 
 
 rule mobile_latency:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         models=bind(T.deploy_models),
     output:
         out=report(
@@ -161,6 +176,8 @@ rule mobile_latency:
 
 rule report:
     input:
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
         unpack(bind(T.report_inputs)),
     output:
         html=report(

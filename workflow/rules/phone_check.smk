@@ -7,6 +7,8 @@ WEB = Path(workflow.basedir) / "web"
 
 rule phone_check:
     input:
+        # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
+        "results/{dataset}/choice.json",
         holdout="results/{dataset}/mobile/holdout.csv",
         labels="results/{dataset}/deploy/labels.txt",
         metadata="results/{dataset}/deploy/metadata.json",
@@ -37,6 +39,7 @@ rule phone_check:
 # input list, so this table reruns, and after it the verdict (mobile_tables) and the report.
 rule phone_measured:
     input:
+        "results/{dataset}/choice.json",
         holdout="results/{dataset}/mobile/holdout.csv",
         labels="results/{dataset}/deploy/labels.txt",
         runs=PC.measured_runs,

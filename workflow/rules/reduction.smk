@@ -9,6 +9,8 @@
 
 rule reduction_block:
     input:
+        # unnamed: its inputs checked before this job starts (workflow/rules/checks.smk)
+        "results/{dataset}/checks/{size}.json",
         images="results/{dataset}/arrays/{size}.npy",
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
@@ -38,7 +40,9 @@ rule reduction_block:
 
 rule reduction_summary:
     input:
-        selection="results/{dataset}/selection.json",
+        # unnamed: the chosen size's inputs checked first (workflow/rules/checks.smk)
+        get_selected_check,
+        selection="results/{dataset}/choice.json",
         images=get_reduction_images,
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",

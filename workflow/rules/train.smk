@@ -5,6 +5,8 @@
 
 rule train_cv:
     input:
+        # unnamed: its inputs checked before this job starts (workflow/rules/checks.smk)
+        "results/{dataset}/checks/{size}.json",
         # unnamed: ImageNet weights fetched first, or the local weights file (reruns on edit)
         bind(T.backbone_weights),
         images="results/{dataset}/arrays/{size}.npy",
@@ -41,6 +43,8 @@ rule train_cv:
 
 rule train_cv_folds:
     input:
+        # unnamed: its inputs checked before this job starts (workflow/rules/checks.smk)
+        "results/{dataset}/checks/{size}.json",
         bind(T.backbone_weights),
         images="results/{dataset}/arrays/{size}.npy",
         splits="results/{dataset}/splits.csv",

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mobileclf.data.split import check_splits, read_table
-from mobileclf.errors import UserError
+from mobileclf.errors import REPAIR, UserError
 
 
 class DataMismatch(UserError):
@@ -38,7 +38,7 @@ def check_labels(labels: list[str], data_labels: set[str], where: str) -> None:
     A reordered or edited labels.txt would silently swap class names on the phone, so it
     is refused rather than trusted.
     """
-    fix = f"{where} was edited or comes from another run; delete it and rerun ingest"
+    fix = f"{where} was edited or comes from another run; delete it and {REPAIR}"
     if len(set(labels)) != len(labels):
         raise DataMismatch(f"{where} lists a class twice ({labels}); {fix}")
     if labels != sorted(labels):
@@ -92,7 +92,7 @@ def check_row_order(
         raise DataMismatch(
             f"{splits_path} does not list the accepted images of {manifest_path} in the same "
             "order with the same labels (the arrays are in manifest order); it was edited or "
-            "comes from another run; delete it and rerun"
+            f"comes from another run; delete it and {REPAIR}"
         )
 
 
@@ -137,7 +137,7 @@ def load(
     if len(images) != len(splits):
         raise DataMismatch(
             f"{images_path} has {len(images)} images but {splits_path} lists {len(splits)}; "
-            "delete both and rerun (they come from different ingests)"
+            f"they come from different ingests; delete both and {REPAIR}"
         )
     check_labels(labels, set(splits.label), str(labels_path))
     if manifest_path is not None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
 
-from mobileclf.errors import UserError
+from mobileclf.errors import REPAIR, UserError
 
 
 class SplitError(UserError):
@@ -156,7 +156,7 @@ def fold_columns(splits: pd.DataFrame) -> list[str]:
 
 
 ROLES = {"train", "val", "test", "holdout"}
-REBUILD = "it was edited or comes from another run; delete it and rerun the workflow"
+REBUILD = f"it was edited or comes from another run; delete it and {REPAIR}"
 
 
 def check_splits(splits: pd.DataFrame) -> None:

@@ -153,8 +153,14 @@ def _model(card: CardInputs) -> list[str]:
         + (" (after parameter reduction)" if card.reduced else "")
         + ".",
         f"* Train generator `{spec['generator']}`, image size {spec['size']}×{spec['size']}, "
-        f"chosen by {chosen.get('n_folds', '?')}-fold cross-validation from "
-        f"{chosen.get('candidates', '?')} candidate configuration(s).",
+        f"chosen by {chosen.get('n_folds', '?')}-fold cross-validation"
+        # choice.json leaves the candidate count out (selection.json and the report have
+        # it): a new cell that does not win must not change the deploy bundle
+        + (
+            f" from {chosen['candidates']} candidate configuration(s)."
+            if "candidates" in chosen
+            else " over the configured grid (selection.json lists the candidates)."
+        ),
         f"* Trained once on all {spec['n_train']} non-holdout images"
         + (
             f" ({spec['n_val']} more held out for early stopping)"

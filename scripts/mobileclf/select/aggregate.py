@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mobileclf.errors import UserError
+from mobileclf.errors import REPAIR, UserError
 
 RUN_COLUMNS = [
     "arch",
@@ -53,8 +53,8 @@ def read_runs(paths: list[str | Path]) -> pd.DataFrame:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as error:
             raise UnreadableMetrics(
-                f"{path} is not a complete metrics file ({error}); delete it and rerun to "
-                "retrain that fold"
+                f"{path} is not a complete metrics file ({error}); delete it and {REPAIR} "
+                "to retrain that fold"
             ) from error
         rows.append({column: data.get(column) for column in RUN_COLUMNS})
     runs = pd.DataFrame(rows, columns=RUN_COLUMNS)

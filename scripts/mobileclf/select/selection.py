@@ -22,6 +22,26 @@ from mobileclf.errors import UserError
 
 TIE_BREAKS = {"smallest": ["n_params", "size"], "fastest": ["size", "n_params"]}
 
+# What the jobs after the selection read (reduction, final model, export, model card): the
+# chosen cell and its own CV scores. None of these moves when a cell that does not win is
+# added or removed, so choice.json keeps its bytes and Snakemake (which compares an input's
+# checksum before calling a newer file changed) reruns none of those jobs. Candidate
+# counts, tied cells and notes change with the grid: they stay in selection.json, which
+# only the report reads.
+CHOICE_KEYS = (
+    "arch",
+    "generator",
+    "size",
+    "metric",
+    "score",
+    "mean_accuracy",
+    "std_accuracy",
+    "n_folds",
+    "n_params",
+)
+# The verdict's "ceiling of the grid" (mobile_tables): the best cell by mean accuracy.
+GRID_BEST_COLUMNS = ["arch", "generator", "size", "mean_accuracy"]
+
 
 class SelectionError(UserError):
     """No configuration can be selected."""
@@ -105,3 +125,15 @@ def _tie_note(tied: pd.DataFrame, best, choices: dict) -> str:
         "mean (the 95% interval of their paired per-fold gap to the best reaches 0). "
         f"Chosen: {_cell(best)}. What each selection.tie_break picks among them: {picks}."
     )
+
+
+def choice_of(selection: dict) -> dict:
+    """choice.json: the part of :func:`select_best`'s result the downstream jobs read."""
+    return {key: selection[key] for key in CHOICE_KEYS}
+
+
+def grid_best(summary: pd.DataFrame) -> pd.DataFrame:
+    """The one row of cv_summary.csv the verdict quotes (the best mean accuracy of the
+    grid), so that mobile_tables reruns when that cell changes, not on every new cell."""
+    top = summary.sort_values("mean_accuracy", ascending=False, kind="stable").iloc[[0]]
+    return top[GRID_BEST_COLUMNS]

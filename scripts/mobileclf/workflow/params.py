@@ -147,12 +147,15 @@ def reduction_grid(config: dict, wildcards) -> str:
 # --- final model and export (train_final, convert, add_metadata, verify_export, model_card)
 
 
-def architectures(config: dict, wildcards) -> str:
-    return as_json(config["architectures"])
+def final_architecture(config: dict, selection: dict) -> str:
+    """train_final's architectures: the chosen one only (``selection``: choice.json), so
+    adding, removing or editing another architecture does not retrain the final model."""
+    return as_json({selection["arch"]: config["architectures"][selection["arch"]]})
 
 
-def generators(config: dict, wildcards) -> str:
-    return as_json(config["generators"])
+def final_generator(config: dict, selection: dict) -> str:
+    """train_final's generators: the chosen one only."""
+    return as_json({selection["generator"]: config["generators"][selection["generator"]]})
 
 
 def final_val_fraction(config: dict, wildcards) -> float:
@@ -226,11 +229,16 @@ def mediapipe_options(config: dict, wildcards) -> str:
     )
 
 
-def verdict_options(config: dict, wildcards) -> str:
-    """Thresholds, plus the generators (the verdict checks whether the selected one
-    augments brightness and rotation)."""
+def verdict_options(config: dict, selection: dict) -> str:
+    """Thresholds, plus the chosen generator (``selection``: choice.json; the verdict
+    checks whether it augments brightness and rotation). Other generators are left out:
+    editing one that was not chosen must not rerun the phone tests."""
+    generator = selection["generator"]
     return as_json(
-        {"thresholds": config["mobile"]["thresholds"], "generators": config["generators"]}
+        {
+            "thresholds": config["mobile"]["thresholds"],
+            "generators": {generator: config["generators"][generator]},
+        }
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 from mobileclf.data.tree import snakemake_unsafe
 from mobileclf.reduce.grid import expand_axis, grid_cells, plan_blocks, skip_reason
@@ -191,10 +192,23 @@ def reduction_blocks(config: dict, wildcards, selection: dict) -> list[str]:
     return [f"{folder}/blocks/{key}.csv" for key in blocks]
 
 
+def selected_array(wildcards, selection: dict) -> str:
+    """The chosen size's image array (``selection``: choice.json, read through the
+    checkpoint), the only array the final model, the conversions and the verification
+    read: adding or removing another size must not change their inputs."""
+    return f"results/{wildcards.dataset}/arrays/{selection['size']}.npy"
+
+
+def selected_check(wildcards, selection: dict) -> str:
+    """check_data's record for the chosen size: the final model, export and phone-test
+    jobs start only after their inputs passed it (workflow/rules/checks.smk)."""
+    return f"results/{wildcards.dataset}/checks/{selection['size']}.json"
+
+
 def reduction_images(wildcards, selection: dict) -> str:
     """The selected size's image array: the summary measures the selected model's size
     on it (read only when the stage applies; it exists either way)."""
-    return f"results/{wildcards.dataset}/arrays/{selection['size']}.npy"
+    return selected_array(wildcards, selection)
 
 
 # --- final model and export ------------------------------------------------------------------
@@ -202,14 +216,16 @@ def reduction_images(wildcards, selection: dict) -> str:
 
 def final_spec(config: dict, wildcards) -> str:
     """What the final model is built from: reduction.json when parameter reduction runs
-    (it carries the reduced layer list), else selection.json (layers from the config)."""
-    name = "reduction.json" if reduction_enabled(config) else "selection.json"
+    (it carries the reduced layer list), else choice.json (the chosen cell of
+    selection.json, layers from the config): files whose bytes change only when the
+    choice does, so a new cell that does not win retrains nothing."""
+    name = "reduction.json" if reduction_enabled(config) else "choice.json"
     return f"results/{wildcards.dataset}/{name}"
 
 
 def all_arrays(config: dict, wildcards) -> list[str]:
-    """Every resized array: the chosen size is only known once selection.json exists,
-    and all sizes exist anyway (the CV grid trained on them)."""
+    """Every resized array (the CV grid's); the later stages read only
+    :func:`selected_array`."""
     return [f"results/{wildcards.dataset}/arrays/{size}.npy" for size in sizes(config)]
 
 
@@ -332,11 +348,75 @@ def phone_views(config: dict, wildcards) -> list[str]:
     return [phone_views_path(wildcards.dataset, wildcards.size, wildcards.generator)]
 
 
-def final_phone_views(config: dict, wildcards) -> list[str]:
-    """train_final: the views of every phone_views generator and size (the chosen one is
-    known once selection.json exists; the CV grid made them all anyway), as all_arrays."""
-    return [
-        phone_views_path(wildcards.dataset, size, generator)
-        for generator in phone_view_generators(config)
-        for size in sizes(config)
-    ]
+def final_phone_views(config: dict, wildcards, selection: dict) -> list[str]:
+    """train_final's phone views: the chosen generator's at the chosen size (``selection``:
+    choice.json through the checkpoint), none when it has no ``phone_views`` section.
+    Only the chosen cell's file, so a size or generator that does not win reruns nothing
+    here (docs/reruns-and-recovery.md)."""
+    if selection["generator"] not in phone_view_generators(config):
+        return []
+    return [phone_views_path(wildcards.dataset, selection["size"], selection["generator"])]
+
+
+def job_outputs(config: dict) -> list[str]:
+    """Every file a job writes, requested by ``rule all`` beside :func:`final_outputs`.
+
+    Snakemake rebuilds a missing file only when a requested target needs it: a deleted
+    fold's metrics.json, array or prediction was never rebuilt while the tables made from
+    it were still newer than their other inputs ("Nothing to be done"). Requested by name,
+    a missing intermediate is rebuilt by the plain command, and only what reads it (and
+    sees different bytes: Snakemake compares checksums of newer inputs) reruns after it.
+    Reduction blocks are left to reduction_summary's input function, which plans new
+    blocks for cells no block on disk holds.
+    """
+    outputs = []
+    for d in datasets(config):
+        if config["datasets"][d]["demo"]:
+            outputs.append(f"results/{d}/demo_data")
+        if segmentation_options(config, d):
+            outputs.append(f"results/{d}/segmented")
+        outputs += [
+            f"results/{d}/{name}"
+            for name in ("manifest.csv", "labels.txt", "tables/rejects.csv", "splits.csv")
+        ]
+        outputs += [f"results/{d}/arrays/{size}.npy" for size in sizes(config)]
+        outputs += [f"results/{d}/checks/{size}.json" for size in sizes(config)]
+        outputs += [
+            phone_views_path(d, size, generator)
+            for generator in phone_view_generators(config)
+            for size in sizes(config)
+        ]
+        for arch in archs(config):
+            for generator in generators(config):
+                for size in sizes(config):
+                    cell = f"results/{d}/cv/{arch}/{generator}/{size}"
+                    outputs += [
+                        f"{cell}/fold{fold}/{name}"
+                        for fold in folds(config)
+                        for name in ("metrics.json", "history.csv")
+                    ]
+        outputs += [
+            f"results/{d}/{name}"
+            for name in (
+                "tables/cv_runs.csv",
+                "tables/cv_summary.csv",
+                "choice.json",
+                "tables/cv_best.csv",
+                "final/model.keras",
+                "final/spec.json",
+                "final/history.csv",
+                "export/verify.json",
+                "mobile/holdout.csv",
+                "mobile/inputs/computer.npy",
+                "mobile/inputs/gallery.npy",
+            )
+        ]
+        for variant in variants(config):
+            outputs += [
+                f"results/{d}/export/plain_{variant}.tflite",
+                f"results/{d}/export/metadata_{variant}.json",
+            ]
+        wildcards = SimpleNamespace(dataset=d)
+        outputs += camera_inputs(config, wildcards) + camera_examples(config, wildcards)
+        outputs += mobile_predictions(config, wildcards)
+    return outputs
