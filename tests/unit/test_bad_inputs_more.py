@@ -301,7 +301,8 @@ def test_a_corrupt_array_gets_delete_and_rerun(tmp_path, damage):
     with pytest.raises(DataMismatch) as raised:
         load_images(path)
     message = str(raised.value)
-    assert str(path) in message and message.endswith("delete it and rerun (resize writes it again)")
+    assert str(path) in message and "delete it and run `make repair`" in message
+    assert message.endswith("(resize writes it again)")
     assert "\n" not in message
 
 

@@ -101,9 +101,9 @@ def load_images(path: str | Path) -> np.ndarray:
 
     An array overwritten or cut short (a copy interrupted, a file from another tool) would
     otherwise surface as a NumPy traceback ("Cannot load file containing pickled data");
-    like a wrong row count, it gets the one-line "delete it and rerun".
+    like a wrong row count, it gets the one-line "delete it and run make repair".
     """
-    fix = "it was damaged or overwritten; delete it and rerun (resize writes it again)"
+    fix = f"it was damaged or overwritten; delete it and {REPAIR} (resize writes it again)"
     try:
         images = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
