@@ -223,9 +223,13 @@ def test_schema_defaults_are_the_library_defaults_and_rerun_contract():
     assert T.phone_views(config, Wildcards) == ["results/demo/phone_views/32/phone.npy"]
     Wildcards.generator = "g1"
     assert T.phone_views(config, Wildcards) == []
-    assert T.final_phone_views(config, Wildcards) == [
-        f"results/demo/phone_views/{size}/{g}.npy" for g in ("bare", "phone") for size in (32, 48)
+    # the final model reads only the chosen cell's views: another size or generator that
+    # does not win changes none of train_final's inputs
+    chosen = {"arch": "model1", "generator": "phone", "size": 48}
+    assert T.final_phone_views(config, Wildcards, chosen) == [
+        "results/demo/phone_views/48/phone.npy"
     ]
+    assert T.final_phone_views(config, Wildcards, {**chosen, "generator": "g1"}) == []
     # plain_probability is read by training only: editing it never remakes the views
     Wildcards.generator = "phone"
     before = P.phone_views_options(config, Wildcards)
