@@ -22,6 +22,7 @@ rule train_final:
         "../../envs/export.yaml"
     threads: bind(R.train_final_threads)
     resources:
+        **R.train_partition(config),
         mem_mb=bind(R.train_final_mem_mb),
         runtime=bind(R.train_final_runtime),
         gpu=bind(R.train_gpu),
@@ -71,6 +72,8 @@ rule add_metadata:
         read_back="results/{dataset}/export/metadata_{variant}.json",
     log:
         "logs/add_metadata/{dataset}/{variant}.log",
+    benchmark:
+        "benchmarks/add_metadata/{dataset}/{variant}.tsv"
     conda:
         "../../envs/export.yaml"
     threads: 1
@@ -133,6 +136,8 @@ rule model_card:
         metadata_out="results/{dataset}/deploy/metadata.json",
     log:
         "logs/model_card/{dataset}.log",
+    benchmark:
+        "benchmarks/model_card/{dataset}.tsv"
     conda:
         "../../envs/export.yaml"
     threads: 1

@@ -68,6 +68,17 @@ def train_gpu(config: dict, wildcards) -> int:
     return 1 if config["training"]["gpu"] else 0
 
 
+def train_partition(config: dict) -> dict[str, str]:
+    """Extra resources of every training rule (train_cv, train_cv_folds, train_final):
+    with `training.gpu: true` the GPU partition (`cluster.gpu_partition`), so the one
+    switch that asks for a GPU also sends the job where GPUs are; otherwise nothing, and
+    the profile's default partition applies (a rule value would override it). Unpacked
+    into the rules' resources at parse time (config is fixed then), not per job."""
+    if config["training"]["gpu"]:
+        return {"slurm_partition": config["cluster"]["gpu_partition"]}
+    return {}
+
+
 def train_threads(config: dict, wildcards) -> int:
     """1 thread below 100 px, 2 below 200 px, else 4 (resources.train_threads); a
     workstation caps it at --cores."""
