@@ -19,6 +19,8 @@ rule aggregate_cv:
         ),
     log:
         "logs/aggregate_cv/{dataset}.log",
+    benchmark:
+        "benchmarks/aggregate_cv/{dataset}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -38,6 +40,8 @@ checkpoint select_config:
         out="results/{dataset}/selection.json",
     log:
         "logs/select_config/{dataset}.log",
+    benchmark:
+        "benchmarks/select_config/{dataset}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1

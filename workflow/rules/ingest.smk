@@ -6,6 +6,8 @@ rule make_demo:
         out=directory("results/{dataset}/demo_data"),
     log:
         "logs/make_demo/{dataset}.log",
+    benchmark:
+        "benchmarks/make_demo/{dataset}.tsv"
     conda:
         "../../envs/ingest.yaml"
     threads: 1
@@ -28,6 +30,8 @@ rule ingest:
         rejects="results/{dataset}/tables/rejects.csv",
     log:
         "logs/ingest/{dataset}.log",
+    benchmark:
+        "benchmarks/ingest/{dataset}.tsv"
     conda:
         "../../envs/ingest.yaml"
     threads: 1
@@ -48,6 +52,8 @@ rule split:
         splits="results/{dataset}/splits.csv",
     log:
         "logs/split/{dataset}.log",
+    benchmark:
+        "benchmarks/split/{dataset}.tsv"
     conda:
         "../../envs/ingest.yaml"
     threads: 1

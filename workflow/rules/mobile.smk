@@ -116,6 +116,8 @@ rule mobile_tables:
         ),
     log:
         "logs/mobile_tables/{dataset}.log",
+    benchmark:
+        "benchmarks/mobile_tables/{dataset}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -166,6 +168,8 @@ rule report:
         markdown="results/{dataset}/report.md",
     log:
         "logs/report/{dataset}.log",
+    benchmark:
+        "benchmarks/report/{dataset}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -190,6 +194,8 @@ rule report_index:
         ),
     log:
         "logs/report_index/all.log",
+    benchmark:
+        "benchmarks/report_index/all.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
