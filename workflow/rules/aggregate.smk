@@ -46,7 +46,7 @@ checkpoint select_config:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=bind(R.light_mem_mb),
+        mem_mb=bind(R.table_mem_mb),
         runtime=bind(R.light_runtime),
     params:
         metric=config["selection"]["metric"],

@@ -142,7 +142,7 @@ rule model_card:
         "../../envs/export.yaml"
     threads: 1
     resources:
-        mem_mb=bind(R.light_mem_mb),
+        mem_mb=bind(R.table_mem_mb),
         runtime=bind(R.light_runtime),
     params:
         fields=bind(P.metadata_fields),

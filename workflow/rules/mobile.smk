@@ -72,7 +72,7 @@ rule mobile_predict:
         "../../envs/mobile.yaml"
     threads: 1
     resources:
-        mem_mb=bind(R.export_mem_mb),
+        mem_mb=bind(R.mobile_predict_mem_mb),
         runtime=bind(R.export_runtime),
     script:
         "../../scripts/mobile_predict.py"
@@ -148,7 +148,7 @@ rule mobile_latency:
         "../../envs/mobile.yaml"
     threads: mobile_latency_threads
     resources:
-        mem_mb=bind(R.export_mem_mb),
+        mem_mb=bind(R.light_mem_mb),
         runtime=bind(R.export_runtime),
     params:
         options=bind(P.latency_options),
@@ -174,7 +174,7 @@ rule report:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=bind(R.light_mem_mb),
+        mem_mb=bind(R.table_mem_mb),
         runtime=bind(R.light_runtime),
     params:
         benchmarks="benchmarks",
@@ -200,7 +200,7 @@ rule report_index:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=bind(R.light_mem_mb),
-        runtime=5,
+        mem_mb=bind(R.table_mem_mb),
+        runtime=1,
     script:
         "../../scripts/report_index.py"
