@@ -1,6 +1,6 @@
 """Cluster submission for real: a one-node SLURM on localhost (../shared/slurm), the whole
 tiny config through `--profile profiles/slurm` with the snakemake of .venv-slurm (`make
-install-slurm`), every job through sbatch in 8 submissions (short stages grouped), results
+install-slurm`), every job through sbatch in 9 submissions (short stages grouped), results
 equal to a local run's; a job cancelled while it runs heals through the profile's retries;
 a refused submission keeps the previous outputs; a failing job fails the run with its log.
 
@@ -51,7 +51,7 @@ SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 GROUPS = {
     "prep": {"make_demo", "ingest", "split", "resize"},
     "summary": {"aggregate_cv", "select_config"},
-    "export": {"convert", "add_metadata", "verify_export", "model_card"},
+    "export": {"convert", "add_metadata", "verify_export"},
     "mobile": {
         "mobile_reference_inputs",
         "mobile_camera_inputs",
