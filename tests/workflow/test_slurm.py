@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -174,23 +175,50 @@ def local_run(tmp_path_factory):
     return workdir
 
 
+def _records_while(process: subprocess.Popen) -> dict[str, dict[str, str]]:
+    """SLURM's record of every job seen while ``process`` runs, in its last state: slurmctld
+    forgets finished jobs after MinJobAge (300 s), shorter than a run on a loaded machine."""
+    records: dict[str, dict[str, str]] = {}
+    while True:
+        done = process.poll() is not None
+        text = subprocess.run(
+            ["scontrol", "-o", "show", "job"], capture_output=True, text=True
+        ).stdout
+        for line in text.splitlines():
+            record = dict(re.findall(r"(\w+)=(\S*)", line))
+            if "JobId" in record:
+                records[record["JobId"]] = record
+        if done:
+            return records
+        time.sleep(2)
+
+
 @pytest.fixture(scope="module")
 def cluster_run(slurm_cluster, tmp_path_factory):
-    """The whole tiny workflow through the SLURM profile: (workdir, output, planned jobs)."""
+    """The whole tiny workflow through the SLURM profile: (workdir, output, planned jobs,
+    SLURM's record of each job)."""
     workdir = tmp_path_factory.mktemp("cluster")
     expected = {
         (rule, tuple(sorted(f"{k}={v}" for k, v in wildcards.items())))
         for rule, wildcards in planned_jobs(workdir, _config())
         if rule != "all"
     }
-    result = _run_slurm(workdir, _config(), "--slurm-keep-successful-logs")
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-6000:]
-    return workdir, output, expected
+    command = _slurm_command(workdir, _config(), "--slurm-keep-successful-logs", *SLURM_ARGS)
+    process = subprocess.Popen(
+        command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output_holder: list[str] = []
+    reader = threading.Thread(target=lambda: output_holder.append(process.stdout.read()))
+    reader.start()
+    records = _records_while(process)
+    reader.join()
+    output = output_holder[0]
+    assert process.wait() == 0, output[-6000:]
+    return workdir, output, expected, records
 
 
 def test_grid_runs_through_sbatch_and_equals_a_local_run(cluster_run, local_run, capsys):
-    workdir, output, expected = cluster_run
+    workdir, output, expected, records = cluster_run
     submissions = SUBMITTED.findall(output)
     with capsys.disabled():
         print(f"\n{len(expected)} jobs in {len(submissions)} SLURM submissions")
@@ -199,7 +227,7 @@ def test_grid_runs_through_sbatch_and_equals_a_local_run(cluster_run, local_run,
     ran_in_slurm: set = set()
     per_submission: dict[str, set] = {}
     for job_id, log in submissions:
-        record = _scontrol(job_id)
+        record = records[job_id]
         assert record["JobState"] == "COMPLETED", record
         assert record["Partition"] == "debug"
         per_submission[job_id] = _jobs_in_log(Path(log).read_text())
@@ -219,7 +247,7 @@ def test_grid_runs_through_sbatch_and_equals_a_local_run(cluster_run, local_run,
         runtimes = [int(m) for m in re.findall(r"runtime=(\d+)", sections[job_id])]
         if not runtimes:  # printed with the submission before it
             continue
-        limit = _minutes(_scontrol(job_id)["TimeLimit"])
+        limit = _minutes(records[job_id]["TimeLimit"])
         assert max(runtimes) <= limit <= sum(runtimes), (job_id, runtimes, limit)
     # the account is not validated per submission where there is no accounting
     assert "Proceeding without account validation" not in output
@@ -251,7 +279,7 @@ def _assert_same_cv_runs(cluster: Path, local: Path) -> None:
 def test_refused_submission_keeps_the_previous_outputs(cluster_run, tmp_path):
     """sbatch refuses the report (no such partition): the report of the finished run stays,
     byte for byte, and its old log is not shown as this job's."""
-    source, _, _ = cluster_run
+    source = cluster_run[0]
     workdir = tmp_path / "run"
     shutil.copytree(source, workdir, symlinks=True)
     report = workdir / "results" / "tiny" / "report.html"
