@@ -3,6 +3,8 @@
 #   make test   - install into .venv, then run the whole test suite (tests/unit and
 #                 tests/workflow: real Snakemake runs of .test/config/config.yaml)
 #   make test-fast - the unit lane only (tests/unit: no Snakemake run, a few minutes)
+#   make install-slurm - a second venv, .venv-slurm, for `--profile profiles/slurm`: the
+#                 SLURM executor plugin on top of .venv's packages (docs/slurm.md)
 # The venv uses the newest of python3.13, python3.12, python3.11 that runs (a pyenv shim can
 # exist on PATH and still fail); PYTHON=/path/to/python overrides the choice.
 SUPPORTED_PYTHONS := python3.13 python3.12 python3.11
@@ -13,9 +15,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test test-fast lint install
+.PHONY: demo test test-fast lint install install-slurm
 
-$(BIN)/.installed: requirements.txt requirements-slurm.txt
+$(BIN)/.installed: requirements.txt
 	@test -x $(BIN)/python || test -n "$(PYTHON)" || { \
 	  echo "make install: no Python 3.11 or newer runs here (tried $(SUPPORTED_PYTHONS)); install one or pass PYTHON=/path/to/python3.X" >&2; exit 1; }
 	@if test -x $(BIN)/python; then echo "make install: using the existing $(VENV) ($$($(BIN)/python --version))"; \
@@ -24,7 +26,10 @@ $(BIN)/.installed: requirements.txt requirements-slurm.txt
 	@# the old stack's tflite-support (pins protobuf<4) and its libusb shim, in a .venv made
 	@# before TensorFlow 2.20, would fail pip check: they go (docs/stack.md)
 	$(BIN)/python -m pip uninstall --quiet --yes tflite-support libusb-package 2>/dev/null || true
-	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-slurm.txt
+	@# the SLURM plugin probes scontrol/sacct when Snakemake imports it (every command, up to
+	@# 10 s where the controller does not answer): it lives in .venv-slurm (install-slurm)
+	$(BIN)/python -m pip uninstall --quiet --yes snakemake-executor-plugin-slurm snakemake-executor-plugin-slurm-jobstep 2>/dev/null || true
+	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip check
 	touch $@
 
@@ -38,6 +43,25 @@ $(WEB_RUNTIME): web/package.json web/package-lock.json
 	touch $@
 
 install: $(BIN)/.installed $(WEB_RUNTIME)
+
+# .venv-slurm: a venv of the same Python whose site-packages adds .venv's (a .pth line), plus
+# the SLURM plugin and what it needs beyond .venv. Snakemake imports every installed executor
+# plugin at start-up, so only commands run from here pay the plugin's probes.
+SLURM_VENV := .venv-slurm
+$(SLURM_VENV)/.installed: $(BIN)/.installed requirements-slurm.txt profiles/slurm/snakemake_slurm.py
+	test -x $(SLURM_VENV)/bin/python || $(BIN)/python -c 'import sys, venv; venv.create(sys.argv[1], with_pip=True)' $(SLURM_VENV)
+	$(BIN)/python -c 'import sysconfig; print("import site; site.addsitedir(%r)" % sysconfig.get_paths()["purelib"])' \
+	  > $$($(SLURM_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/mobileclf-base.pth
+	$(SLURM_VENV)/bin/python -m pip install --quiet -r requirements-slurm.txt
+	@# snakemake = Snakemake + profiles/slurm/snakemake_slurm.py (keeps the outputs of jobs
+	@# that never started); the jobs themselves run `python -m snakemake` on the nodes
+	printf '#!/bin/sh\n# snakemake for the SLURM profile (make install-slurm)\nexec "%s/python" "%s" "$$@"\n' \
+	  "$$(cd $(SLURM_VENV)/bin && pwd)" "$(CURDIR)/profiles/slurm/snakemake_slurm.py" > $(SLURM_VENV)/bin/snakemake
+	chmod +x $(SLURM_VENV)/bin/snakemake
+	$(SLURM_VENV)/bin/python -m pip check
+	touch $@
+
+install-slurm: $(SLURM_VENV)/.installed
 
 demo: $(BIN)/.installed $(WEB_RUNTIME)
 	$(BIN)/snakemake --cores $(CORES)

@@ -498,12 +498,12 @@ def test_light_and_export_resources_before_ingest(tmp_path, monkeypatch, demo):
     monkeypatch.chdir(tmp_path)  # no manifest yet: 2 x demo_per_class images
     w = wc(dataset="demo", size=48)
     assert R.dataset_images(demo, "demo") == 80
-    assert R.light_mem_mb(demo, w, 1) == 400
-    assert R.light_runtime(demo, w, 1) == 6
-    assert R.light_runtime(demo, w, 2) == 12
-    assert R.resize_mem_mb(demo, w, 1) == 500
-    assert R.export_mem_mb(demo, w, 1) == 2046
-    assert R.export_runtime(demo, w, 3) == 60
+    assert R.light_mem_mb(demo, w, 1) == 300
+    assert R.light_runtime(demo, w, 1) == 1
+    assert R.light_runtime(demo, w, 2) == 2
+    assert R.resize_mem_mb(demo, w, 1) == 400
+    assert R.export_mem_mb(demo, w, 1) == 1000
+    assert R.export_runtime(demo, w, 3) == 3
     assert R.backbone_mem_mb(demo, w, 2) == 5000
 
 
@@ -511,22 +511,22 @@ def test_training_resources_before_ingest(tmp_path, monkeypatch, demo, paper):
     monkeypatch.chdir(tmp_path)
     w = wc(dataset="demo", arch="model1", generator="g1", size=32)
     assert R.train_cv_folds_mem_mb(demo, w, 1) == 1000
-    assert R.train_cv_folds_runtime(demo, w, 1) == 12
+    assert R.train_cv_folds_runtime(demo, w, 1) == 1
     assert R.train_final_mem_mb(demo, w, 1) == 1000
-    assert R.train_final_runtime(demo, w, 1) == 4
+    assert R.train_final_runtime(demo, w, 1) == 1
     assert R.train_gpu(demo, w) == 0
     # paper: 5000 images assumed before ingest, 2 classes
     w200 = wc(dataset="ct", arch="model1", generator="g1", size=200, fold=0)
     assert R.train_threads(paper, w200) == 4
     assert R.train_cv_mem_mb(paper, w200, 1) == 4600
-    assert R.train_cv_runtime(paper, w200, 1) == 290
+    assert R.train_cv_runtime(paper, w200, 1) == 312
     w30 = wc(dataset="ct", arch="model1", generator="g1", size=30)
     assert R.train_cv_folds_mem_mb(paper, w30, 1) == 1000
-    assert R.train_cv_folds_runtime(paper, w30, 1) == 95
+    assert R.train_cv_folds_runtime(paper, w30, 1) == 202
     assert R.train_final_threads(paper, w30) == 4
     assert R.train_final_mem_mb(paper, w30, 1) == 9300
-    assert R.train_final_runtime(paper, w30, 1) == 2152
-    assert R.export_mem_mb(paper, w30, 1) == 3800
+    assert R.train_final_runtime(paper, w30, 1) == 1848
+    assert R.export_mem_mb(paper, w30, 1) == 3500
 
 
 def test_recorded_failures_and_gpu_raise_the_request(tmp_path, monkeypatch, paper):
@@ -538,7 +538,7 @@ def test_recorded_failures_and_gpu_raise_the_request(tmp_path, monkeypatch, pape
     assert R.train_cv_mem_mb(paper, w, 1) == 2 * 4600
     paper["training"]["gpu"] = True
     assert R.train_gpu(paper, w) == 1
-    assert R.train_cv_runtime(paper, w, 1) < 290
+    assert R.train_cv_runtime(paper, w, 1) < 312
 
 
 def test_manifest_and_labels_refine_the_estimate(tmp_path, monkeypatch, demo):
@@ -550,13 +550,13 @@ def test_manifest_and_labels_refine_the_estimate(tmp_path, monkeypatch, demo):
     (tables / "labels.txt").write_text("a\nb\nc\n")
     assert R.dataset_images(demo, "demo") == 3000
     assert R.n_classes("demo") == 3
-    assert R.light_runtime(demo, wc(dataset="demo"), 1) == 6
+    assert R.light_runtime(demo, wc(dataset="demo"), 1) == 2
 
 
 def test_reduction_block_and_latency_resources(demo):
     w = wc(dataset="demo", size=32, cells="f2n4.8.32_f4n4.8.32_f8n4.8.32_f16n4.8.32")
     assert R.reduction_block_mem_mb(demo, w, 1) == 1556
-    assert R.reduction_block_runtime(demo, w, 1) == 12
+    assert R.reduction_block_runtime(demo, w, 1) == 2
     assert R.mobile_latency_threads(demo, 2) == 2
     assert R.mobile_latency_threads(demo, 8) == 4
     assert R.mobile_latency_threads(demo, None) == 4

@@ -19,6 +19,8 @@ rule aggregate_cv:
         ),
     log:
         "logs/aggregate_cv/{dataset}.log",
+    benchmark:
+        "benchmarks/aggregate_cv/{dataset}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -49,11 +51,13 @@ checkpoint select_config:
         best="results/{dataset}/tables/cv_best.csv",
     log:
         "logs/select_config/{dataset}.log",
+    benchmark:
+        "benchmarks/select_config/{dataset}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=bind(R.light_mem_mb),
+        mem_mb=bind(R.table_mem_mb),
         runtime=bind(R.light_runtime),
     params:
         metric=config["selection"]["metric"],

@@ -12,6 +12,8 @@ rule fetch_imagenet:
         out="results/_imagenet/{arch}/{size}.json",
     log:
         "logs/fetch_imagenet/{arch}/{size}.log",
+    benchmark:
+        "benchmarks/fetch_imagenet/{arch}/{size}.tsv"
     conda:
         "../../envs/train.yaml"
     resources:

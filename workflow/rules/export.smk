@@ -30,6 +30,7 @@ rule train_final:
         "../../envs/export.yaml"
     threads: bind(R.train_final_threads)
     resources:
+        **R.train_partition(config),
         mem_mb=bind(R.train_final_mem_mb),
         runtime=bind(R.train_final_runtime),
         gpu=bind(R.train_gpu),
@@ -87,6 +88,8 @@ checkpoint add_metadata:
         read_back="results/{dataset}/export/metadata_{variant}.json",
     log:
         "logs/add_metadata/{dataset}/{variant}.log",
+    benchmark:
+        "benchmarks/add_metadata/{dataset}/{variant}.tsv"
     conda:
         "../../envs/export.yaml"
     threads: 1
@@ -157,11 +160,13 @@ checkpoint model_card:
         metadata_out="results/{dataset}/deploy/metadata.json",
     log:
         "logs/model_card/{dataset}.log",
+    benchmark:
+        "benchmarks/model_card/{dataset}.tsv"
     conda:
         "../../envs/export.yaml"
     threads: 1
     resources:
-        mem_mb=bind(R.light_mem_mb),
+        mem_mb=bind(R.table_mem_mb),
         runtime=bind(R.light_runtime),
     params:
         fields=bind(P.metadata_fields),

@@ -11,6 +11,8 @@ rule make_demo:
         out=directory("results/{dataset}/demo_data"),
     log:
         "logs/make_demo/{dataset}.log",
+    benchmark:
+        "benchmarks/make_demo/{dataset}.tsv"
     conda:
         "../../envs/ingest.yaml"
     threads: 1
@@ -33,6 +35,8 @@ checkpoint ingest:
         rejects="results/{dataset}/tables/rejects.csv",
     log:
         "logs/ingest/{dataset}.log",
+    benchmark:
+        "benchmarks/ingest/{dataset}.tsv"
     conda:
         "../../envs/ingest.yaml"
     threads: 1
@@ -53,6 +57,8 @@ checkpoint split:
         splits="results/{dataset}/splits.csv",
     log:
         "logs/split/{dataset}.log",
+    benchmark:
+        "benchmarks/split/{dataset}.tsv"
     conda:
         "../../envs/ingest.yaml"
     threads: 1

@@ -81,7 +81,7 @@ rule mobile_predict:
         "../../envs/mobile.yaml"
     threads: 1
     resources:
-        mem_mb=bind(R.export_mem_mb),
+        mem_mb=bind(R.mobile_predict_mem_mb),
         runtime=bind(R.export_runtime),
     params:
         root=bind(T.images_root),
@@ -134,6 +134,8 @@ rule mobile_tables:
         ),
     log:
         "logs/mobile_tables/{dataset}.log",
+    benchmark:
+        "benchmarks/mobile_tables/{dataset}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
@@ -166,7 +168,7 @@ rule mobile_latency:
         "../../envs/mobile.yaml"
     threads: mobile_latency_threads
     resources:
-        mem_mb=bind(R.export_mem_mb),
+        mem_mb=bind(R.light_mem_mb),
         runtime=bind(R.export_runtime),
     params:
         options=bind(P.latency_options),
@@ -188,11 +190,13 @@ rule report:
         markdown="results/{dataset}/report.md",
     log:
         "logs/report/{dataset}.log",
+    benchmark:
+        "benchmarks/report/{dataset}.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=bind(R.light_mem_mb),
+        mem_mb=bind(R.table_mem_mb),
         runtime=bind(R.light_runtime),
     params:
         benchmarks="benchmarks",
@@ -212,11 +216,13 @@ rule report_index:
         ),
     log:
         "logs/report_index/all.log",
+    benchmark:
+        "benchmarks/report_index/all.tsv"
     conda:
         "../../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=bind(R.light_mem_mb),
-        runtime=5,
+        mem_mb=bind(R.table_mem_mb),
+        runtime=1,
     script:
         "../../scripts/report_index.py"

@@ -62,6 +62,8 @@ rule reduction_summary:
         out="results/{dataset}/reduction.json",
     log:
         "logs/reduction_summary/{dataset}.log",
+    benchmark:
+        "benchmarks/reduction_summary/{dataset}.tsv"
     conda:
         "../../envs/train.yaml"
     threads: 1

@@ -27,6 +27,7 @@ rule train_cv:
         "../../envs/train.yaml"
     threads: bind(R.train_threads)
     resources:
+        **R.train_partition(config),
         mem_mb=bind(R.train_cv_mem_mb),
         runtime=bind(R.train_cv_runtime),
         gpu=bind(R.train_gpu),
@@ -70,6 +71,7 @@ rule train_cv_folds:
         "../../envs/train.yaml"
     threads: bind(R.train_threads)
     resources:
+        **R.train_partition(config),
         mem_mb=bind(R.train_cv_folds_mem_mb),
         runtime=bind(R.train_cv_folds_runtime),
         gpu=bind(R.train_gpu),

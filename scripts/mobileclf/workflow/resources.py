@@ -21,8 +21,12 @@ from pathlib import Path
 
 # TensorFlow + Keras + pandas imported and one small model built (measured: 0.45-0.52 GB).
 TF_BASELINE_MB = 900
-# A script that only reads images or CSVs (PIL, pandas, matplotlib).
-LIGHT_BASELINE_MB = 400
+# A script that reads images or CSVs and plots (PIL, pandas, matplotlib; LiteRT without
+# TensorFlow): measured 90-210 MB on the demo and sarscov2-ct-mini (docs/slurm.md).
+LIGHT_BASELINE_MB = 300
+# A script that reads a few small tables and writes JSON/Markdown/HTML (selection, model
+# card, report): measured 70-80 MB.
+TABLE_BASELINE_MB = 200
 # Images assumed when no manifest.csv exists yet (first dry run of a new dataset): enough
 # for the paper's datasets (2,482 CT slices); the estimate is refined once ingest has run.
 DEFAULT_IMAGES = 5000
@@ -34,8 +38,21 @@ BACKBONE_PARAMS = 25_000_000
 FLOPS_PER_THREAD = 5e9
 # A GPU's sustained throughput on these small models (input pipeline bound).
 FLOPS_GPU = 2e11
-# Minutes for process start, TensorFlow import and evaluation, independent of the data.
-STARTUP_MINUTES = 3
+# Minutes for process start and TensorFlow import, once per job (10-15 s on an idle core,
+# up to 25 s on a loaded node), and for building, compiling and evaluating each model.
+STARTUP_MINUTES = 0.4
+MINUTES_PER_TRAINING = 0.05
+# Seconds per image and epoch besides the model's arithmetic: tf.data, augmentation on the
+# CPU and Keras' per-step overhead, which dominate small models (fitted on the demo and
+# sarscov2-ct-mini benchmarks, docs/slurm.md).
+SECONDS_PER_IMAGE_EPOCH = 0.006
+# The same for one cell of a reduction block (a few filters and neurons, no per-model
+# set-up worth counting): 1.0-1.2 ms measured on the demo and sarscov2-ct-mini.
+SECONDS_PER_CELL_IMAGE_EPOCH = 0.0015
+# Seconds per image x pixel for jobs that push every image of a size through a model or a
+# resampler once (conversion with int8 calibration, verification of 4 variants, phone
+# predictions): ~0.5 s per 100 images at 48 px measured, with a 3x margin.
+SECONDS_PER_IMAGE_PIXEL = 2e-6
 # Safety factor on the computed wall time (shared nodes, augmentation on the CPU).
 RUNTIME_MARGIN = 2.0
 
@@ -239,16 +256,28 @@ def train_runtime(
     threads: int,
     gpu: bool,
     attempt: int = 1,
+    trainings: int = 1,
 ) -> int:
-    """Wall time (minutes) of one training job, times the attempt number.
+    """Wall time (minutes) of a training job of ``trainings`` models one after the other
+    (train_cv_folds: one per fold) in one process, times the attempt number.
 
     Training one image costs ~3 forward passes (forward, two backward products) of 2 FLOP
     per multiply-add; all images pass every epoch (the training rows are ~3/4 of them,
     the rest are validated or tested, which is cheaper: the overestimate is the margin).
+    The start-up is paid once per job, not per model.
     """
-    flops = 3 * 2 * macs * n_images * epochs
+    trainings = max(1, trainings)
+    flops = 3 * 2 * macs * n_images * epochs * trainings
     rate = FLOPS_GPU if gpu else FLOPS_PER_THREAD * max(1, threads) ** 0.7
-    minutes = STARTUP_MINUTES + RUNTIME_MARGIN * flops / rate / 60
+    overhead = trainings * (MINUTES_PER_TRAINING + SECONDS_PER_IMAGE_EPOCH * n_images * epochs / 60)
+    minutes = STARTUP_MINUTES + overhead + RUNTIME_MARGIN * flops / rate / 60
+    return math.ceil(minutes) * max(1, attempt)
+
+
+def reduction_runtime(n_images: int, epochs: int, trainings: int, attempt: int = 1) -> int:
+    """Wall time (minutes) of a reduction block: ``trainings`` (cells x folds) small models
+    one after the other after one TensorFlow start-up."""
+    minutes = STARTUP_MINUTES + trainings * SECONDS_PER_CELL_IMAGE_EPOCH * n_images * epochs / 60
     return math.ceil(minutes) * max(1, attempt)
 
 
@@ -260,5 +289,34 @@ def light_mem_mb(n_images: int = 0, size: int = 0, attempt: int = 1) -> int:
 
 
 def light_runtime(n_images: int = 0, attempt: int = 1) -> int:
-    """Minutes for a job that decodes each image once (~20 ms per image, generous)."""
-    return int(5 + math.ceil(n_images * 0.02 / 60)) * max(1, attempt)
+    """Minutes for a job that decodes each image once (~20 ms per image, generous) after
+    ~10 s of start-up; SLURM counts whole minutes, so seconds-long jobs ask for 1."""
+    return math.ceil((10 + n_images * 0.02) / 60) * max(1, attempt)
+
+
+def table_mem_mb(attempt: int = 1) -> int:
+    """Memory (MB) of a job that reads a few small tables (TABLE_BASELINE_MB)."""
+    return TABLE_BASELINE_MB * max(1, attempt)
+
+
+def interpreter_mem_mb(n_images: int, attempt: int = 1) -> int:
+    """Memory (MB) of a LiteRT prediction job: the interpreter without TensorFlow (~90 MB
+    measured) and float32 inputs of at most every image at 224 px (mobile inputs are
+    the holdout at the model's size), rounded up to 10 MB."""
+    estimate_mb = TABLE_BASELINE_MB + 0.15 * n_images * 224 * 224 * 3 * 4 / 2**20
+    return math.ceil(estimate_mb / 10) * 10 * max(1, attempt)
+
+
+def model_mem_mb(n_images: int, size: int, attempt: int = 1) -> int:
+    """Memory (MB) of a TensorFlow job that holds one model and the images of one size
+    (conversion, verification, Keras predictions): the TensorFlow baseline plus the uint8
+    array and one float32 batch-sized copy of it, rounded up to 100 MB."""
+    estimate_mb = TF_BASELINE_MB + 2 * n_images * size * size * 3 / 2**20
+    return math.ceil(estimate_mb / 100) * 100 * max(1, attempt)
+
+
+def model_runtime(n_images: int, size: int, attempt: int = 1) -> int:
+    """Minutes of a job that passes every image of one size through a model or two once:
+    TensorFlow start-up plus SECONDS_PER_IMAGE_PIXEL per image and pixel."""
+    seconds = STARTUP_MINUTES * 60 + SECONDS_PER_IMAGE_PIXEL * n_images * size * size
+    return math.ceil(seconds / 60) * max(1, attempt)

@@ -11,6 +11,7 @@ working directory, as in the rules). Named after the rule or stage that uses the
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from mobileclf.reduce.grid import parse_block_key
@@ -43,8 +44,13 @@ def light_mem_mb(config: dict, wildcards, attempt: int) -> int:
 
 
 def light_runtime(config: dict, wildcards, attempt: int) -> int:
-    """Decoding every image once: a few minutes plus ~20 ms per image."""
+    """Decoding every image once: ~10 s plus ~20 ms per image, in whole minutes."""
     return res.light_runtime(dataset_images(config, wildcards.dataset), attempt)
+
+
+def table_mem_mb(config: dict, wildcards, attempt: int) -> int:
+    """Jobs that read a few small tables (selection, model card, report, report index)."""
+    return res.table_mem_mb(attempt)
 
 
 def resize_mem_mb(config: dict, wildcards, attempt: int) -> int:
@@ -66,6 +72,17 @@ def train_gpu(config: dict, wildcards) -> int:
     """GPUs per training job: 1 with `training.gpu: true` (SLURM: --gpus=1; locally
     `--resources gpu=N` runs at most N at once), else 0 (the job hides any GPU)."""
     return 1 if config["training"]["gpu"] else 0
+
+
+def train_partition(config: dict) -> dict[str, str]:
+    """Extra resources of every training rule (train_cv, train_cv_folds, train_final):
+    with `training.gpu: true` the GPU partition (`cluster.gpu_partition`), so the one
+    switch that asks for a GPU also sends the job where GPUs are; otherwise nothing, and
+    the profile's default partition applies (a rule value would override it). Unpacked
+    into the rules' resources at parse time (config is fixed then), not per job."""
+    if config["training"]["gpu"]:
+        return {"slurm_partition": config["cluster"]["gpu_partition"]}
+    return {}
 
 
 def train_threads(config: dict, wildcards) -> int:
@@ -132,8 +149,17 @@ def train_cv_folds_mem_mb(config: dict, wildcards, attempt: int) -> int:
 
 
 def train_cv_folds_runtime(config: dict, wildcards, attempt: int) -> int:
-    """The folds one after the other."""
-    return len(folds(config)) * train_cv_runtime(config, wildcards, attempt)
+    """The folds one after the other, in one process (one start-up)."""
+    cost = _train_cost(config, wildcards)
+    return res.train_runtime(
+        dataset_images(config, wildcards.dataset),
+        config["training"]["epochs"],
+        cost[2],
+        train_threads(config, wildcards),
+        bool(train_gpu(config, wildcards)),
+        attempt,
+        trainings=len(folds(config)),
+    )
 
 
 # --- train_final: the selection is unknown at DAG time ----------------------------------
@@ -162,25 +188,42 @@ def train_final_mem_mb(config: dict, wildcards, attempt: int) -> int:
 
 
 def train_final_runtime(config: dict, wildcards, attempt: int) -> int:
-    """As a CV job of the costliest architecture at the largest size (train_cv_runtime):
-    the estimate already counts every image, the final model's training set included."""
+    """As a CV job of the costliest architecture at the largest size (train_cv_runtime),
+    on the images outside the holdout (the final model's training and validation rows)."""
     cost = _final_cost(config, wildcards.dataset)
-    threads = train_final_threads(config, wildcards)
-    return _train_time(config, wildcards, cost, threads, attempt)
+    images = dataset_images(config, wildcards.dataset)
+    return res.train_runtime(
+        math.ceil(images * (1 - config["split"]["holdout_fraction"])),
+        config["training"]["epochs"],
+        cost[2],
+        train_final_threads(config, wildcards),
+        bool(train_gpu(config, wildcards)),
+        attempt,
+    )
 
 
 # --- export, reduction summary, mobile prediction and latency ----------------------------
 
 
 def export_mem_mb(config: dict, wildcards, attempt: int) -> int:
-    """Conversion/verification load one model and the images of one size."""
-    size = max(sizes(config))
-    return int(2000 + 0.02 * size * size) * attempt
+    """Conversion/verification load one model and the images of one size (the largest:
+    the selected size is unknown when the DAG is built)."""
+    n_images = dataset_images(config, wildcards.dataset)
+    return res.model_mem_mb(n_images, max(sizes(config)), attempt)
 
 
 def export_runtime(config: dict, wildcards, attempt: int) -> int:
-    """Minutes; conversion takes seconds, int8 calibration up to a few minutes at 300 px."""
-    return 20 * attempt
+    """Minutes: TensorFlow start-up plus one pass of every image through the model(s)."""
+    n_images = dataset_images(config, wildcards.dataset)
+    return res.model_runtime(n_images, max(sizes(config)), attempt)
+
+
+def mobile_predict_mem_mb(config: dict, wildcards, attempt: int) -> int:
+    """The Keras reference loads TensorFlow (export_mem_mb); a .tflite variant runs in the
+    LiteRT interpreter alone (~90 MB measured) with the phone inputs of the holdout."""
+    if wildcards.variant == "keras":
+        return export_mem_mb(config, wildcards, attempt)
+    return res.interpreter_mem_mb(dataset_images(config, wildcards.dataset), attempt)
 
 
 def mobile_latency_threads(config: dict, cores: int | None) -> int:
@@ -205,11 +248,14 @@ def reduction_block_mem_mb(config: dict, wildcards, attempt: int) -> int:
 
 
 def reduction_block_runtime(config: dict, wildcards, attempt: int) -> int:
-    """Minutes for a block: cells x folds trainings, scaled like train_cv_runtime per fold."""
-    size = int(wildcards.size)
+    """Minutes for a block: cells x folds small trainings in one process."""
     trainings = len(_block_cells(wildcards)) * len(folds(config))
-    epochs = config["training"]["epochs"]
-    return int(10 + trainings * size * size * epochs / 200000) * attempt
+    return res.reduction_runtime(
+        dataset_images(config, wildcards.dataset),
+        config["training"]["epochs"],
+        trainings,
+        attempt,
+    )
 
 
 # --- phone_views --------------------------------------------------------------------------

@@ -1,0 +1,79 @@
+"""`snakemake` of .venv-slurm (`make install-slurm` writes the wrapper that runs this file):
+Snakemake itself, with one change for cluster runs: a job that failed before it started
+keeps the outputs of its previous run, and its error does not show the previous run's log.
+
+Why. On a cluster the submit host never prepares a job (the job's own Snakemake removes the
+old outputs on the compute node when it starts), but when a job fails, the submit host
+"cleans up" its outputs and records the failed attempt as the outputs' metadata. For a job
+that never started (sbatch refused it: a bad partition, account or QOS; or it was
+cancelled while still pending) that deletes good results of an earlier run (issue: a
+failed submission removed report.html/report.md) and prints that earlier run's log as if
+it were this job's.
+
+How "never started" is told apart: every output still exists and none was written since
+this Snakemake started (a job that started removes its outputs first, and a job that wrote
+some has newer files). Such a job's outputs and metadata are left as they were; its
+outputs stay marked incomplete when it had been submitted, so the next run (with
+rerun-incomplete, profiles/default) runs it again. Log files older than this run are not
+printed; the message says so. Everything else is Snakemake 9's behaviour unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+RUN_STARTED = time.time()
+
+
+def _older_than_run(path) -> bool:
+    try:
+        return os.stat(str(path)).st_mtime < RUN_STARTED
+    except FileNotFoundError:
+        return False
+
+
+def never_started(job) -> bool:
+    """Every output of the job exists and predates this run: nothing of it ran."""
+    outputs = list(job.output)
+    return bool(outputs) and all(_older_than_run(f) for f in outputs)
+
+
+def _patch() -> None:
+    from snakemake import jobs
+
+    postprocess = jobs.Job.postprocess
+    log_error_info = jobs.Job.get_log_error_info
+
+    async def keep_outputs_of_unstarted(self, *args, error: bool = False, **kwargs):
+        if error and never_started(self):
+            return None  # outputs, metadata and incomplete markers stay as they are
+        return await postprocess(self, *args, error=error, **kwargs)
+
+    def without_stale_logs(self, msg=None, *args, **kwargs):
+        info = log_error_info(self, msg, *args, **kwargs)
+        stale = [str(f) for f in self.log if _older_than_run(f)]
+        if stale:
+            info["log"] = [f for f in info["log"] if not str(f).startswith(tuple(stale))]
+            note = (
+                f"The job did not start: its outputs from an earlier run are kept; "
+                f"not shown, as they are from an earlier run: {', '.join(stale)}."
+            )
+            info["rule_msg"] = f"{info['rule_msg'] or ''}\n{note}".strip()
+        return info
+
+    jobs.Job.postprocess = keep_outputs_of_unstarted
+    jobs.Job.get_log_error_info = without_stale_logs
+
+
+def main() -> None:
+    _patch()
+    from snakemake.cli import main as snakemake_main
+
+    sys.argv[0] = "snakemake"
+    snakemake_main()
+
+
+if __name__ == "__main__":
+    main()
