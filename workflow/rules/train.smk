@@ -11,6 +11,7 @@ rule train_cv:
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
         manifest="results/{dataset}/manifest.csv",
+        phone="results/{dataset}/phone_inputs/{size}.npz",
     output:
         metrics="results/{dataset}/cv/{arch}/{generator}/{size}/fold{fold}/metrics.json",
         history="results/{dataset}/cv/{arch}/{generator}/{size}/fold{fold}/history.csv",
@@ -45,6 +46,7 @@ rule train_cv_folds:
         splits="results/{dataset}/splits.csv",
         labels="results/{dataset}/labels.txt",
         manifest="results/{dataset}/manifest.csv",
+        phone="results/{dataset}/phone_inputs/{size}.npz",
     output:
         metrics=expand(
             "results/{{dataset}}/cv/{{arch}}/{{generator}}/{{size}}/fold{fold}/metrics.json",

@@ -10,8 +10,9 @@ folds, :func:`mobileclf.select.aggregate.mark_ties`). ``selection.tie_break`` sa
 do with them: ``none`` (default) keeps the highest mean exactly as before, ``smallest``
 takes the tied cell with the fewest parameters (then the smaller image size), ``fastest``
 the one with the smallest image size (then fewer parameters: inference cost grows with
-pixels). Ties are judged on accuracy; with another selection.metric only cells with an
-equal score count as tied.
+pixels). Ties are judged on accuracy, or on the phone path for ``mean_gallery_accuracy``
+and ``mean_camera_accuracy`` (their own paired tie marks); with another selection.metric
+only cells with an equal score count as tied.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ import pandas as pd
 
 from mobileclf.errors import UserError
 
+TIE_FLAGS = {  # metric -> cv_summary.csv's paired tie mark for it
+    "mean_accuracy": "tied_with_best",
+    "mean_gallery_accuracy": "gallery_tied_with_best",
+    "mean_camera_accuracy": "camera_tied_with_best",
+}
 TIE_BREAKS = {"smallest": ["n_params", "size"], "fastest": ["size", "n_params"]}
 
 
@@ -33,8 +39,8 @@ def _cell(row) -> str:
 
 def _tied(complete: pd.DataFrame, ranked: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The cells within noise of the best (the best included), ranked as ``ranked``."""
-    if metric == "mean_accuracy" and "tied_with_best" in complete:
-        flags = complete.tied_with_best.astype(str).str.lower() == "true"
+    if TIE_FLAGS.get(metric) in complete:
+        flags = complete[TIE_FLAGS[metric]].astype(str).str.lower() == "true"
         return ranked[ranked.index.isin(complete.index[flags])]
     return ranked[ranked[metric] == ranked[metric].iloc[0]]
 

@@ -215,6 +215,21 @@ def camera_level(config: dict, wildcards) -> str:
     )
 
 
+def phone_inputs_options(config: dict, wildcards) -> str:
+    """Every camera level (CV scores all of them), decode limits, seed and the app's
+    segmentation: what the phone_inputs emulation depends on, and nothing else."""
+    mobile = config["mobile"]
+    return as_json(
+        {
+            "camera_levels": mobile["camera_levels"],
+            "sensor_orientation": mobile["sensor_orientation"],
+            **_decode_limits(config, wildcards.dataset),
+            "seed": config["seed"],
+            "segmentation": segmentation_options(config, wildcards.dataset),
+        }
+    )
+
+
 def verdict_options(config: dict, wildcards) -> str:
     """Thresholds, plus the generators (the verdict checks whether the selected one
     augments brightness and rotation)."""
