@@ -277,6 +277,7 @@ def mobile_tables(args) -> None:
         generator,
         pd.read_csv(args.cv_summary),
         bytes_by_variant,
+        generators=args.options["generators"],
     )
     verdict = {"dataset": args.dataset, **verdict}
     logging.getLogger("verdict").info("%s", verdict["summary"])
