@@ -41,6 +41,11 @@ def camera_key(severity: int) -> str:
     return f"camera_s{int(severity)}"
 
 
+def metric_name(array: str) -> str:
+    """metrics.json's key for an array: ``gallery_accuracy``, ``camera_accuracy_s{k}``."""
+    return "gallery_accuracy" if array == "gallery" else f"camera_accuracy_s{array[8:]}"
+
+
 def phone_inputs(args) -> None:
     """``args`` are scripts/phone_inputs.py's flags."""
     from mobileclf.data.images import load_rgb
@@ -116,5 +121,5 @@ def phone_metrics(predict, inputs: dict, test: np.ndarray, y: np.ndarray, splits
     out = {}
     for name in names:
         predicted = np.asarray(predict(inputs[name][index])).argmax(axis=1)
-        out[f"{name}_accuracy"] = float((predicted == truth).mean()) if len(test) else None
+        out[metric_name(name)] = float((predicted == truth).mean()) if len(test) else None
     return out
