@@ -141,8 +141,9 @@ def summarise(
 def add_phone_means(
     summary: pd.DataFrame, runs: pd.DataFrame, camera_severity: int | None
 ) -> pd.DataFrame:
-    """Append the phone metrics' means per cell and their tie marks (after every column
-    that was there before: the summary's columns are a contract)."""
+    """Add the phone metrics' means per cell and their tie marks: after every column that
+    was there before except the accuracy tie marks, which stay last (the summary's columns
+    are a contract)."""
     columns = phone_columns(runs.columns)
     if not columns or summary.empty:
         return summary
@@ -159,7 +160,8 @@ def add_phone_means(
     camera = f"camera_accuracy_s{camera_severity}"
     if camera in runs:
         summary = _ties(summary, runs, camera, "mean_camera_accuracy", "camera_")
-    return summary
+    # the accuracy tie marks stay the last columns, as before phone metrics existed
+    return summary[[c for c in summary if c not in TIE_COLUMNS] + TIE_COLUMNS]
 
 
 TIE_COLUMNS = ["gap_to_best", "gap_low", "gap_high", "tied_with_best"]
