@@ -27,7 +27,7 @@ rule aggregate_cv:
         runtime=bind(R.light_runtime),
     params:
         folds=len(FOLDS),
-        camera_severity=config["mobile"]["thresholds"]["camera_severity"],
+        camera_severity=bind(P.selection_camera_severity),
     script:
         "../../scripts/aggregate_cv.py"
 

@@ -39,9 +39,12 @@ def _entry(role: str, row) -> dict:
     return entry
 
 
-def phone_comparison(cv_summary: pd.DataFrame | None, selection: dict, generators: dict) -> dict:
+def phone_comparison(
+    cv_summary: pd.DataFrame | None, selection: dict, generators: dict, severity: int
+) -> dict:
     """Computer vs phone (CV means) for the selected cell and for the best cell whose
-    generator is a phone-path one (highest ``mean_camera_accuracy``, complete cells only);
+    generator is a phone-path one (highest mean camera accuracy at ``severity``, the
+    verdict's, complete cells only);
     ``note`` says what is missing when one of them cannot be shown."""
     if cv_summary is None or "mean_gallery_accuracy" not in cv_summary:
         return {"rows": [], "note": "the CV summary has no phone metrics (an older run)"}
@@ -57,10 +60,10 @@ def phone_comparison(cv_summary: pd.DataFrame | None, selection: dict, generator
         cv_summary.generator.map(lambda g: is_phone_generator(generators.get(g)))
         & cv_summary.complete.astype(str).str.lower().eq("true")
     ]
-    if "mean_camera_accuracy" in phone:
-        phone = phone[phone.mean_camera_accuracy.notna()]
+    camera = f"mean_camera_accuracy_s{severity}"
+    phone = phone[phone[camera].notna()] if camera in phone else phone.iloc[:0]
     if len(phone):
-        best = phone.sort_values("mean_camera_accuracy", ascending=False, kind="stable").iloc[0]
+        best = phone.sort_values(camera, ascending=False, kind="stable").iloc[0]
         rows.append(_entry("best phone-path", best))
     else:
         notes.append(

@@ -85,7 +85,7 @@ def decide(
     holdout images could still make it pass), else "not deployable".
     """
     limits = Thresholds.from_config(thresholds)
-    comparison = phone_comparison(cv_summary, selection, generators or {})
+    comparison = phone_comparison(cv_summary, selection, generators or {}, limits.severity)
     baseline = _accuracy(table, KERAS, "computer")
     evidence = _evidence(table, limits, model_bytes)
     passing = [e for e in evidence if e["outcome"] == "pass"]

@@ -101,7 +101,8 @@ def summarise(
 
     Also the means of macro F1, AUC, sensitivity and specificity (the latter two for
     binary tasks), any of which ``selection.metric`` can rank by, and the phone metrics'
-    means (``camera_severity``: which camera level is ``mean_camera_accuracy``).
+    means (``camera_severity``: which camera level is ``mean_camera_accuracy``; None or -1:
+    no such column, selection does not rank by it).
     """
     rows = []
     for (arch, generator, size), group in runs.groupby(["arch", "generator", "size"], sort=True):
@@ -153,8 +154,9 @@ def add_phone_means(
     keys = list(zip(summary.arch, summary.generator, summary["size"].astype(int), strict=True))
     for column in columns:
         summary[f"mean_{column}"] = [means[column].get(key, np.nan) for key in keys]
-    chosen = f"mean_camera_accuracy_s{camera_severity}"
-    summary["mean_camera_accuracy"] = summary.get(chosen, np.nan)
+    if camera_severity is not None and camera_severity >= 0:
+        chosen = f"mean_camera_accuracy_s{camera_severity}"
+        summary["mean_camera_accuracy"] = summary.get(chosen, np.nan)
     if "gallery_accuracy" in runs:
         summary = _ties(summary, runs, "gallery_accuracy", "mean_gallery_accuracy", "gallery_")
     camera = f"camera_accuracy_s{camera_severity}"
@@ -255,8 +257,9 @@ def plot_heatmap(summary: pd.DataFrame, path: str | Path, title: str) -> None:
                 fontsize=9,
             )
         figure.colorbar(image, ax=axis, label="mean CV accuracy (%)")
-    if "mean_camera_accuracy" in summary and summary.mean_camera_accuracy.notna().any():
-        title += "\n(computer / phone camera path, mobile.thresholds.camera_severity)"
+    camera = _heatmap_camera(summary)
+    if camera:
+        title += f"\n(computer / phone camera path at severity {camera[22:]})"
     if "tied_with_best" in summary and summary.tied_with_best.sum() > 1:
         title += "\n(tied: within fold noise of the best)"
     figure.suptitle(title)
@@ -268,12 +271,23 @@ def plot_heatmap(summary: pd.DataFrame, path: str | Path, title: str) -> None:
 def _phone_marks(part: pd.DataFrame, wide: pd.DataFrame) -> list[list[str]]:
     """' / 55.0' (the cell's mean camera-path accuracy) after each computer-path value."""
     marks = [["" for _ in wide.columns] for _ in wide.index]
-    if "mean_camera_accuracy" not in part:
+    camera = _heatmap_camera(part)
+    if not camera:
         return marks
-    for row in part[part.mean_camera_accuracy.notna()].itertuples():
+    for row in part[part[camera].notna()].itertuples():
         i, j = list(wide.index).index(row.size), list(wide.columns).index(row.generator)
-        marks[i][j] = f" / {100 * row.mean_camera_accuracy:.1f}"
+        marks[i][j] = f" / {100 * getattr(row, camera):.1f}"
     return marks
+
+
+def _heatmap_camera(summary: pd.DataFrame) -> str | None:
+    """The camera column the heatmap shows: severity 1 (the paper's phone test: the
+    first level past the plain crop), else the highest level there is."""
+    columns = [c for c in summary if re.fullmatch(r"mean_camera_accuracy_s\d+", c)]
+    columns = [c for c in columns if summary[c].notna().any()]
+    if not columns:
+        return None
+    return "mean_camera_accuracy_s1" if "mean_camera_accuracy_s1" in columns else columns[-1]
 
 
 def _tie_marks(part: pd.DataFrame, wide: pd.DataFrame) -> list[list[str]]:

@@ -215,6 +215,15 @@ def camera_level(config: dict, wildcards) -> str:
     )
 
 
+def selection_camera_severity(config: dict, wildcards) -> int:
+    """The camera level of cv_summary's ``mean_camera_accuracy``, only when selection ranks
+    by it (-1: no such column): otherwise an edit of mobile.thresholds would rerun the CV
+    tables, the selection and everything after it for a column nothing reads."""
+    if config["selection"]["metric"] != "mean_camera_accuracy":
+        return -1
+    return int(config["mobile"]["thresholds"]["camera_severity"])
+
+
 def phone_inputs_options(config: dict, wildcards) -> str:
     """Every camera level (CV scores all of them), decode limits, seed and the app's
     segmentation: what the phone_inputs emulation depends on, and nothing else."""
