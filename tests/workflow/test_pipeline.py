@@ -63,8 +63,10 @@ def test_adding_a_size_schedules_only_that_size(finished_run):
     # upstream of the selection only the new size's jobs; the final model and what follows
     # it (export, phone tests, report) rerun because the selection is re-made
     assert [w["size"] for rule, w in jobs if rule == "resize"] == ["20"]
+    assert [w["size"] for rule, w in jobs if rule == "phone_inputs"] == ["20"]
     assert {rule for rule, _ in jobs} - DOWNSTREAM_OF_SELECTION == {
         "resize",
+        "phone_inputs",
         "train_cv",
         "aggregate_cv",
         "select_config",
