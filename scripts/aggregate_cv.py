@@ -13,6 +13,9 @@ if __name__ == "__main__":
     arguments.add_argument("--metrics", nargs="+", required=True)
     arguments.add_argument("--folds", type=int, required=True)
     arguments.add_argument("--dataset", required=True)
+    arguments.add_argument(
+        "--camera-severity", type=int, help="camera level of mean_camera_accuracy"
+    )
     for name in ("runs", "summary", "markdown", "heatmap"):
         arguments.add_argument(f"--{name}", required=True)
     run(aggregate_cv, arguments, globals().get("snakemake"))

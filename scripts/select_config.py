@@ -20,7 +20,10 @@ def main(args) -> None:
     logging.getLogger("select").info("selected %s", selection)
     atomic.write_json(args.out, selection)
     atomic.write_json(args.choice, choice_of(selection))
-    atomic.write_with(args.best, lambda path: grid_best(summary).to_csv(path, index=False))
+    atomic.write_with(
+        args.best,
+        lambda path: grid_best(summary, selection, args.phone_generators).to_csv(path, index=False),
+    )
 
 
 if __name__ == "__main__":
@@ -31,4 +34,7 @@ if __name__ == "__main__":
     arguments.add_argument("--out", required=True)
     arguments.add_argument("--choice", required=True, help="choice.json")
     arguments.add_argument("--best", required=True, help="tables/cv_best.csv")
+    arguments.add_argument(
+        "--phone-generators", nargs="*", default=[], help="generators with phone_views"
+    )
     run(main, arguments, globals().get("snakemake"))

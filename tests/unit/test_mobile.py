@@ -338,11 +338,12 @@ def test_verdict_says_no_and_points_to_augmentation_when_the_camera_fails():
     assert verdict["deployable"] is False and verdict["recommended_variant"] is None
     actions = [step["action"] for step in verdict["next_steps"]]
     assert actions == [
+        "phone-path generator (phone_views)",
         "generator with brightness and rotation",
         "other image size (larger)",
         "more holdout images",
     ]
-    assert "60%" in verdict["next_steps"][0]["because"]
+    assert "60%" in verdict["next_steps"][1]["because"]
     assert verdict["camera_by_severity"]["int8"] == {"0": 1.0, "1": 0.6, "2": 0.5}
 
 

@@ -65,9 +65,11 @@ def test_adding_a_size_schedules_only_that_size(finished_run):
     # a real run does: tests/workflow/test_reruns_run.py)
     assert [w["size"] for rule, w in jobs if rule == "resize"] == ["20"]
     assert [w["size"] for rule, w in jobs if rule == "check_data"] == ["20"]
+    assert [w["size"] for rule, w in jobs if rule == "phone_inputs"] == ["20"]
     assert {rule for rule, _ in jobs} - DOWNSTREAM_OF_SELECTION == {
         "resize",
         "check_data",
+        "phone_inputs",
         "train_cv",
         "aggregate_cv",
         "select_config",

@@ -29,6 +29,7 @@ rule aggregate_cv:
         runtime=bind(R.light_runtime),
     params:
         folds=len(FOLDS),
+        camera_severity=bind(P.selection_camera_severity),
     script:
         "../../scripts/aggregate_cv.py"
 
@@ -62,5 +63,7 @@ checkpoint select_config:
     params:
         metric=config["selection"]["metric"],
         tie_break=config["selection"]["tie_break"],
+        # cv_best.csv also holds the best phone-path cells (the verdict's phone table)
+        phone_generators=T.phone_view_generators(config),
     script:
         "../../scripts/select_config.py"

@@ -14,6 +14,7 @@ rule train_cv:
         labels="results/{dataset}/labels.txt",
         manifest="results/{dataset}/manifest.csv",
         phone_views=bind(T.phone_views),
+        phone="results/{dataset}/phone_inputs/{size}.npz",
     output:
         metrics="results/{dataset}/cv/{arch}/{generator}/{size}/fold{fold}/metrics.json",
         history="results/{dataset}/cv/{arch}/{generator}/{size}/fold{fold}/history.csv",
@@ -52,6 +53,7 @@ rule train_cv_folds:
         labels="results/{dataset}/labels.txt",
         manifest="results/{dataset}/manifest.csv",
         phone_views=bind(T.phone_views),
+        phone="results/{dataset}/phone_inputs/{size}.npz",
     output:
         metrics=expand(
             "results/{{dataset}}/cv/{{arch}}/{{generator}}/{{size}}/fold{fold}/metrics.json",

@@ -310,6 +310,7 @@ def mobile_tables(args) -> None:
         generator,
         pd.read_csv(args.cv_summary),
         bytes_by_variant,
+        generators=args.options["generators"],
     )
     verdict = measured.note_measured({"dataset": args.dataset, **verdict}, phone)
     verdict = without_nan(verdict)  # null, never NaN

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mobileclf import stats
+from mobileclf.mobile.phone_lever import phone_comparison, phone_step
 from mobileclf.mobile.predict import KERAS
 
 DEPLOYABLE, NOT_DEPLOYABLE, INCONCLUSIVE = "deployable", "not deployable", "inconclusive"
@@ -69,8 +70,12 @@ def decide(
     generator: dict,
     cv_summary: pd.DataFrame | None,
     model_bytes: dict[str, int],
+    generators: dict | None = None,
 ) -> dict:
     """The verdict for one dataset from tables/mobile.csv (holdout rows).
+
+    ``generators`` (the config's, all of them) finds the best phone-path cell of the grid
+    for ``phone_comparison`` (computer vs phone CV means, :mod:`mobileclf.mobile.phone_lever`).
 
     A criterion (gallery accuracy; camera accuracy at ``thresholds.camera_severity``) is
     decided only when the 95% Wilson interval of its k/n lies wholly on one side of the
@@ -80,6 +85,7 @@ def decide(
     holdout images could still make it pass), else "not deployable".
     """
     limits = Thresholds.from_config(thresholds)
+    comparison = phone_comparison(cv_summary, selection, generators or {}, limits.severity)
     baseline = _accuracy(table, KERAS, "computer")
     evidence = _evidence(table, limits, model_bytes)
     passing = [e for e in evidence if e["outcome"] == "pass"]
@@ -113,8 +119,10 @@ def decide(
             generator,
             cv_summary,
             baseline_count=_count(table, KERAS, "computer"),
+            comparison=comparison,
         )
         + _more_images_step(outcome, evidence),
+        "phone_comparison": comparison,
     }
 
 
@@ -263,11 +271,13 @@ def next_steps(
     generator: dict,
     cv_summary: pd.DataFrame | None,
     baseline_count: tuple[int, int] | None = None,
+    comparison: dict | None = None,
 ) -> list[dict]:
     """Ordered suggestions, each with the measured numbers that triggered it: the model's
     capacity, then quantisation, then the gallery path, then the camera path.
     ``baseline_count``: the Keras model's (correct, n) on the computer path, to state its
-    accuracy with count and interval."""
+    accuracy with count and interval. When the camera path fails, the phone-path generator
+    comes first: it is the lever that trains on what the camera gives."""
     if not evidence:
         return []
     size = int(selection.get("size", 0))
@@ -276,6 +286,8 @@ def next_steps(
     steps += _quantisation_steps(evidence, float_variant)
     steps += _gallery_steps(float_variant, size)
     if float_variant["camera"] < limits.camera:
+        comparison = comparison or {"rows": []}
+        steps += phone_step(float_variant, limits.severity, generator, comparison)
         steps += _camera_steps(float_variant, limits, selection, generator, size)
     return steps
 

@@ -18,6 +18,7 @@ import pandas as pd
 from mobileclf.phone_check.report import phone_measured_section
 from mobileclf.report.blocks import Callout, Figure, Section, Table, key_values, wilson_interval
 from mobileclf.report.inputs import ReportData, ReportInputs
+from mobileclf.report.phone import cv_phone_table, verdict_phone_blocks
 
 
 def build_sections(inputs: ReportInputs) -> tuple[Callout, list[Section]]:
@@ -95,6 +96,7 @@ def cv_section(data: ReportData) -> Section:
         section.blocks.extend(_paper_cv_tables(data.cv_summary))
         if ties := _ties_text(data.cv_summary):
             section.text(html.escape(ties))
+        section.blocks.extend(cv_phone_table(data.cv_summary))
     heatmap = data.inputs.cv_heatmap
     if heatmap is not None and heatmap.exists():
         section.blocks.append(Figure("Mean CV accuracy per image size × generator", heatmap))
@@ -319,6 +321,7 @@ def verdict_section(data: ReportData) -> Section:
                 "verdict",
             )
         )
+    section.blocks.extend(verdict_phone_blocks(verdict))
     steps = pd.DataFrame(verdict.get("next_steps", []), columns=["action", "because"])
     section.blocks.append(
         Table(

@@ -7,12 +7,20 @@ paper's ``numpy.std``), n_folds and the paper's text form ``95.88 (+- 1.80)``, a
 (after those columns) whether the cell is *tied* with the best: its accuracy compared with
 the best cell's fold by fold (the folds are the same images), tied when the 95% interval
 of the mean per-fold gap reaches 0 (:func:`mobileclf.stats.paired_gap`).
+
+Phone metrics (:mod:`mobileclf.mobile.phone_inputs`): the folds' ``gallery_accuracy`` and
+``camera_accuracy_s{k}`` follow the runs' columns, their means (``mean_gallery_accuracy``,
+``mean_camera_accuracy_s{k}``) the summary's, with ``mean_camera_accuracy`` (the camera at
+``mobile.thresholds.camera_severity``, what ``selection.metric`` ranks by) and the same
+paired tie marks for both phone paths (``gallery_tied_with_best``, ``camera_...``), so a grid
+can be selected on the phone as honestly as on the computer.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +49,15 @@ RUN_COLUMNS = [
 ]
 
 
+PHONE_COLUMN = re.compile(r"gallery_accuracy|camera_accuracy_s(\d+)")
+
+
+def phone_columns(names) -> list[str]:
+    """The phone-metric columns among ``names``: gallery, then camera by severity."""
+    found = [name for name in names if PHONE_COLUMN.fullmatch(name)]
+    return sorted(found, key=lambda n: -1 if n == "gallery_accuracy" else int(n.rsplit("s", 1)[1]))
+
+
 class UnreadableMetrics(UserError):
     """A metrics.json that is not valid JSON (hand-edited, or written by a foreign tool)."""
 
@@ -57,7 +74,9 @@ def read_runs(paths: list[str | Path]) -> pd.DataFrame:
                 "to retrain that fold"
             ) from error
         rows.append({column: data.get(column) for column in RUN_COLUMNS})
-    runs = pd.DataFrame(rows, columns=RUN_COLUMNS)
+        rows[-1].update({k: v for k, v in data.items() if PHONE_COLUMN.fullmatch(k)})
+    columns = RUN_COLUMNS + phone_columns({k for row in rows for k in row})
+    runs = pd.DataFrame(rows, columns=columns)
     return runs.sort_values(["arch", "generator", "size", "fold"], kind="stable").reset_index(
         drop=True
     )
@@ -75,11 +94,15 @@ def _mean(values: pd.Series) -> float:
     return float(pd.to_numeric(values, errors="coerce").mean()) if len(values) else float("nan")
 
 
-def summarise(runs: pd.DataFrame, expected_folds: int) -> pd.DataFrame:
+def summarise(
+    runs: pd.DataFrame, expected_folds: int, camera_severity: int | None = None
+) -> pd.DataFrame:
     """Mean/std accuracy per arch × generator × size; cells with failed folds say so.
 
     Also the means of macro F1, AUC, sensitivity and specificity (the latter two for
-    binary tasks), any of which ``selection.metric`` can rank by.
+    binary tasks), any of which ``selection.metric`` can rank by, and the phone metrics'
+    means (``camera_severity``: which camera level is ``mean_camera_accuracy``; None or -1:
+    no such column, selection does not rank by it).
     """
     rows = []
     for (arch, generator, size), group in runs.groupby(["arch", "generator", "size"], sort=True):
@@ -113,7 +136,34 @@ def summarise(runs: pd.DataFrame, expected_folds: int) -> pd.DataFrame:
                 + ("" if len(done) == expected_folds else f" [{len(done)}/{expected_folds} folds]"),
             )
         )
-    return mark_ties(pd.DataFrame(rows), runs)
+    return add_phone_means(mark_ties(pd.DataFrame(rows), runs), runs, camera_severity)
+
+
+def add_phone_means(
+    summary: pd.DataFrame, runs: pd.DataFrame, camera_severity: int | None
+) -> pd.DataFrame:
+    """Add the phone metrics' means per cell and their tie marks: after every column that
+    was there before except the accuracy tie marks, which stay last (the summary's columns
+    are a contract)."""
+    columns = phone_columns(runs.columns)
+    if not columns or summary.empty:
+        return summary
+    done = runs[runs.status == "ok"]
+    means = done.groupby(["arch", "generator", "size"])[columns].agg(_mean)
+    summary = summary.copy()
+    keys = list(zip(summary.arch, summary.generator, summary["size"].astype(int), strict=True))
+    for column in columns:
+        summary[f"mean_{column}"] = [means[column].get(key, np.nan) for key in keys]
+    if camera_severity is not None and camera_severity >= 0:
+        chosen = f"mean_camera_accuracy_s{camera_severity}"
+        summary["mean_camera_accuracy"] = summary.get(chosen, np.nan)
+    if "gallery_accuracy" in runs:
+        summary = _ties(summary, runs, "gallery_accuracy", "mean_gallery_accuracy", "gallery_")
+    camera = f"camera_accuracy_s{camera_severity}"
+    if camera in runs:
+        summary = _ties(summary, runs, camera, "mean_camera_accuracy", "camera_")
+    # the accuracy tie marks stay the last columns, as before phone metrics existed
+    return summary[[c for c in summary if c not in TIE_COLUMNS] + TIE_COLUMNS]
 
 
 TIE_COLUMNS = ["gap_to_best", "gap_low", "gap_high", "tied_with_best"]
@@ -124,19 +174,28 @@ def mark_ties(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     95% paired-t interval gap_low..gap_high, and tied_with_best (the interval reaches 0:
     these folds cannot tell the cell from the best). The best is the complete cell with the
     highest mean accuracy; incomplete cells are never tied (selection cannot take them)."""
+    return _ties(summary, runs, "accuracy", "mean_accuracy", "")
+
+
+def _ties(
+    summary: pd.DataFrame, runs: pd.DataFrame, value: str, mean: str, prefix: str
+) -> pd.DataFrame:
+    """mark_ties for any per-fold score ``value`` whose cell mean is ``mean``; the columns
+    are TIE_COLUMNS with ``prefix`` (``camera_tied_with_best``...)."""
     from mobileclf.stats import paired_gap
 
     summary = summary.copy()
-    for column in TIE_COLUMNS:
-        summary[column] = False if column == "tied_with_best" else np.nan
-    complete = summary[summary.complete & summary.mean_accuracy.notna()]
+    names = {column: prefix + column for column in TIE_COLUMNS}
+    for column, name in names.items():
+        summary[name] = False if column == "tied_with_best" else np.nan
+    complete = summary[summary.complete & summary[mean].notna()]
     if complete.empty:
         return summary
-    best = complete.sort_values("mean_accuracy", ascending=False, kind="stable").iloc[0]
+    best = complete.sort_values(mean, ascending=False, kind="stable").iloc[0]
     done = runs[runs.status == "ok"]
-    folds = done.pivot_table(
-        index="fold", columns=["arch", "generator", "size"], values="accuracy", aggfunc="first"
-    ).astype(float)
+    folds = done.assign(**{value: pd.to_numeric(done[value], errors="coerce")}).pivot_table(
+        index="fold", columns=["arch", "generator", "size"], values=value, aggfunc="first"
+    )
     best_key = (best.arch, best.generator, int(best["size"]))
     for index, row in complete.iterrows():
         key = (row.arch, row.generator, int(row["size"]))
@@ -145,9 +204,9 @@ def mark_ties(summary: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
             gap = (0.0, 0.0, 0.0)
         else:
             gap = paired_gap(pair[best_key].tolist(), pair[key].tolist())
-        summary.loc[index, ["gap_to_best", "gap_low", "gap_high"]] = gap
-        summary.loc[index, "tied_with_best"] = bool(gap[1] <= 0.0)
-    summary["tied_with_best"] = summary.tied_with_best.astype(bool)
+        summary.loc[index, [names["gap_to_best"], names["gap_low"], names["gap_high"]]] = gap
+        summary.loc[index, names["tied_with_best"]] = bool(gap[1] <= 0.0)
+    summary[names["tied_with_best"]] = summary[names["tied_with_best"]].astype(bool)
     return summary
 
 
@@ -186,23 +245,49 @@ def plot_heatmap(summary: pd.DataFrame, path: str | Path, title: str) -> None:
         axis.set_ylabel("image size")
         axis.set_title(arch)
         marks = _tie_marks(summary[summary.arch == arch], wide)
+        phone = _phone_marks(summary[summary.arch == arch], wide)
         for (i, j), value in np.ndenumerate(100 * wide.to_numpy(dtype=float)):
             axis.text(
                 j,
                 i,
-                "n/a" if np.isnan(value) else f"{value:.1f}{marks[i][j]}",
+                "n/a" if np.isnan(value) else f"{value:.1f}{phone[i][j]}{marks[i][j]}",
                 ha="center",
                 va="center",
                 color="white" if np.isnan(value) or value < 60 else "black",
                 fontsize=9,
             )
         figure.colorbar(image, ax=axis, label="mean CV accuracy (%)")
+    camera = _heatmap_camera(summary)
+    if camera:
+        title += f"\n(computer / phone camera path at severity {camera[22:]})"
     if "tied_with_best" in summary and summary.tied_with_best.sum() > 1:
         title += "\n(tied: within fold noise of the best)"
     figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=120, format="png")
     plt.close(figure)
+
+
+def _phone_marks(part: pd.DataFrame, wide: pd.DataFrame) -> list[list[str]]:
+    """' / 55.0' (the cell's mean camera-path accuracy) after each computer-path value."""
+    marks = [["" for _ in wide.columns] for _ in wide.index]
+    camera = _heatmap_camera(part)
+    if not camera:
+        return marks
+    for row in part[part[camera].notna()].itertuples():
+        i, j = list(wide.index).index(row.size), list(wide.columns).index(row.generator)
+        marks[i][j] = f" / {100 * getattr(row, camera):.1f}"
+    return marks
+
+
+def _heatmap_camera(summary: pd.DataFrame) -> str | None:
+    """The camera column the heatmap shows: severity 1 (the paper's phone test: the
+    first level past the plain crop), else the highest level there is."""
+    columns = [c for c in summary if re.fullmatch(r"mean_camera_accuracy_s\d+", c)]
+    columns = [c for c in columns if summary[c].notna().any()]
+    if not columns:
+        return None
+    return "mean_camera_accuracy_s1" if "mean_camera_accuracy_s1" in columns else columns[-1]
 
 
 def _tie_marks(part: pd.DataFrame, wide: pd.DataFrame) -> list[list[str]]:
@@ -225,7 +310,7 @@ def aggregate_cv(args) -> None:
     from mobileclf import atomic
 
     runs = read_runs(args.metrics)
-    summary = summarise(runs, args.folds)
+    summary = summarise(runs, args.folds, args.camera_severity)
     log = logging.getLogger("aggregate")
     for row in runs[runs.status != "ok"].itertuples():
         log.warning(

@@ -10,8 +10,9 @@ folds, :func:`mobileclf.select.aggregate.mark_ties`). ``selection.tie_break`` sa
 do with them: ``none`` (default) keeps the highest mean exactly as before, ``smallest``
 takes the tied cell with the fewest parameters (then the smaller image size), ``fastest``
 the one with the smallest image size (then fewer parameters: inference cost grows with
-pixels). Ties are judged on accuracy; with another selection.metric only cells with an
-equal score count as tied.
+pixels). Ties are judged on accuracy, or on the phone path for ``mean_gallery_accuracy``
+and ``mean_camera_accuracy`` (their own paired tie marks); with another selection.metric
+only cells with an equal score count as tied.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ import pandas as pd
 
 from mobileclf.errors import UserError
 
+TIE_FLAGS = {  # metric -> cv_summary.csv's paired tie mark for it
+    "mean_accuracy": "tied_with_best",
+    "mean_gallery_accuracy": "gallery_tied_with_best",
+    "mean_camera_accuracy": "camera_tied_with_best",
+}
 TIE_BREAKS = {"smallest": ["n_params", "size"], "fastest": ["size", "n_params"]}
 
 # What the jobs after the selection read (reduction, final model, export, model card): the
@@ -53,8 +59,8 @@ def _cell(row) -> str:
 
 def _tied(complete: pd.DataFrame, ranked: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The cells within noise of the best (the best included), ranked as ``ranked``."""
-    if metric == "mean_accuracy" and "tied_with_best" in complete:
-        flags = complete.tied_with_best.astype(str).str.lower() == "true"
+    if TIE_FLAGS.get(metric) in complete:
+        flags = complete[TIE_FLAGS[metric]].astype(str).str.lower() == "true"
         return ranked[ranked.index.isin(complete.index[flags])]
     return ranked[ranked[metric] == ranked[metric].iloc[0]]
 
@@ -132,8 +138,32 @@ def choice_of(selection: dict) -> dict:
     return {key: selection[key] for key in CHOICE_KEYS}
 
 
-def grid_best(summary: pd.DataFrame) -> pd.DataFrame:
-    """The one row of cv_summary.csv the verdict quotes (the best mean accuracy of the
-    grid), so that mobile_tables reruns when that cell changes, not on every new cell."""
-    top = summary.sort_values("mean_accuracy", ascending=False, kind="stable").iloc[[0]]
-    return top[GRID_BEST_COLUMNS]
+def grid_best(
+    summary: pd.DataFrame, selection: dict | None = None, phone_generators=()
+) -> pd.DataFrame:
+    """The rows of cv_summary.csv the verdict quotes, best mean accuracy first (the
+    verdict's ceiling), then the selected cell and, per camera severity, the complete
+    phone-path cell (generator in ``phone_generators``) with the best mean camera accuracy
+    (the verdict's computer-vs-phone table). Only these rows, and only columns that depend
+    on their own cell: mobile_tables reruns when one of them changes, not on every new cell.
+    """
+    order = summary.sort_values("mean_accuracy", ascending=False, kind="stable")
+    rows = [order.index[0]]
+    if selection is not None:
+        chosen = summary[
+            (summary.arch == selection["arch"])
+            & (summary.generator == selection["generator"])
+            & (summary["size"] == int(selection["size"]))
+        ]
+        rows += list(chosen.index[:1])
+    cameras = sorted(c for c in summary if c.startswith("mean_camera_accuracy_s"))
+    phone = summary[summary.generator.isin(list(phone_generators))]
+    if "complete" in phone:
+        phone = phone[phone.complete.astype(str).str.lower().eq("true")]
+    for camera in cameras:
+        scored = phone[phone[camera].notna()]
+        if len(scored):
+            rows.append(scored.sort_values(camera, ascending=False, kind="stable").index[0])
+    extra = ["complete", "mean_gallery_accuracy", *cameras]
+    columns = GRID_BEST_COLUMNS + [c for c in extra if c in summary]
+    return summary.loc[list(dict.fromkeys(rows)), columns]

@@ -15,8 +15,10 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from mobileclf import atomic
 from mobileclf.data.datasets import DataMismatch, ResizedData, check_class_count
@@ -34,7 +36,9 @@ class Cell:
     generator_spec: dict
     training: dict
     positive: int
-    phone_views: object = None  # PhoneViews of a phone_views generator (else None)
+    phone_views: object = field(default=None, compare=False, repr=False)  # PhoneViews or None
+    # phone_inputs/{size}.npz's arrays (read once, shared by the folds); None: not scored
+    phone: dict | None = field(default=None, compare=False, repr=False)
 
     @property
     def mixed_precision(self) -> bool:
@@ -56,6 +60,7 @@ class FoldOutputs:
 def load_cell(args: argparse.Namespace) -> tuple[ResizedData, Cell]:
     """The inputs and the cell both CV entry points parse from their shared flags."""
     from mobileclf.data.datasets import load, positive_index
+    from mobileclf.mobile.phone_inputs import load_phone_inputs
     from mobileclf.train.phone_views import PhoneViews
 
     data = load(args.images, args.splits, args.labels, args.manifest)
@@ -68,6 +73,7 @@ def load_cell(args: argparse.Namespace) -> tuple[ResizedData, Cell]:
         args.training,
         positive_index(data.labels, args.positive_class),
         views,
+        load_phone_inputs(args.phone) if args.phone else None,
     )
     return data, cell
 
@@ -130,11 +136,33 @@ def train_fold(data: ResizedData, cell: Cell, fold: FoldOutputs, device: str, si
         device=device,
         dtype_policy=result.model.dtype_policy.name,
         **result.metrics,
+        **_phone_metrics(result.model, data, cell, roles),
     )
     log.info("fold %d accuracy %.4f", fold.fold, metrics["accuracy"])
     atomic.write_with(fold.history, lambda p: result.history.to_csv(p, index=False))
     atomic.write_json(fold.metrics, metrics)
     return "ok"
+
+
+def _phone_metrics(model, data: ResizedData, cell: Cell, roles) -> dict:
+    """The fold's test images on the phone's gallery and camera paths, fed to the model as
+    the mobile stage's keras path feeds it (raw 0..255 float32, batches of 32), so a model
+    scores the same here as in the mobile stage on the same images."""
+    if cell.phone is None:
+        return {}
+    from mobileclf.mobile.phone_inputs import keras_probabilities, phone_metrics
+
+    test = np.flatnonzero(roles == "test")
+    started = time.perf_counter()
+    metrics = phone_metrics(
+        lambda images: keras_probabilities(model, images),
+        cell.phone,
+        test,
+        data.y,
+        data.splits.path.to_numpy(),
+    )
+    # what scoring the phone paths adds to the fold (the emulation is the phone_inputs job)
+    return {**metrics, "phone_seconds": round(time.perf_counter() - started, 3)}
 
 
 def train_folds(data: ResizedData, cell: Cell, folds: list[FoldOutputs], device: str) -> None:
@@ -177,5 +205,8 @@ def cell_arguments(arguments: argparse.ArgumentParser) -> argparse.ArgumentParse
     arguments.add_argument("--manifest", help="manifest.csv: check that splits.csv is in its order")
     arguments.add_argument(
         "--phone-views", nargs="*", default=[], help="phone views (.npy) of a phone_views generator"
+    )
+    arguments.add_argument(
+        "--phone", help="phone_inputs/{size}.npz: also score the gallery and camera paths"
     )
     return arguments

@@ -15,7 +15,12 @@ import json
 
 from mobileclf.faults import attempt_of
 from mobileclf.reduce.grid import expand_axis
-from mobileclf.workflow.targets import cv_metrics_path, folds, segmentation_options
+from mobileclf.workflow.targets import (
+    cv_metrics_path,
+    folds,
+    phone_view_generators,
+    segmentation_options,
+)
 
 # Where and how jobs run, not what they compute: editing these must not rerun training.
 SCHEDULING_KEYS = {"gpu", "batch_folds_below"}
@@ -218,6 +223,30 @@ def camera_level(config: dict, wildcards) -> str:
     )
 
 
+def selection_camera_severity(config: dict, wildcards) -> int:
+    """The camera level of cv_summary's ``mean_camera_accuracy``, only when selection ranks
+    by it (-1: no such column): otherwise an edit of mobile.thresholds would rerun the CV
+    tables, the selection and everything after it for a column nothing reads."""
+    if config["selection"]["metric"] != "mean_camera_accuracy":
+        return -1
+    return int(config["mobile"]["thresholds"]["camera_severity"])
+
+
+def phone_inputs_options(config: dict, wildcards) -> str:
+    """Every camera level (CV scores all of them), decode limits, seed and the app's
+    segmentation: what the phone_inputs emulation depends on, and nothing else."""
+    mobile = config["mobile"]
+    return as_json(
+        {
+            "camera_levels": mobile["camera_levels"],
+            "sensor_orientation": mobile["sensor_orientation"],
+            **_decode_limits(config, wildcards.dataset),
+            "seed": config["seed"],
+            "segmentation": segmentation_options(config, wildcards.dataset),
+        }
+    )
+
+
 def mediapipe_options(config: dict, wildcards) -> str:
     """How mobile_predict decodes the holdout images it gives MediaPipe (as the gallery
     path does): decode limits and the app's segmentation, nothing else."""
@@ -231,14 +260,15 @@ def mediapipe_options(config: dict, wildcards) -> str:
 
 def verdict_options(config: dict, selection: dict) -> str:
     """Thresholds, plus the chosen generator (``selection``: choice.json; the verdict
-    checks whether it augments brightness and rotation). Other generators are left out:
-    editing one that was not chosen must not rerun the phone tests."""
+    checks whether it augments brightness and rotation) and the phone-path generators (the
+    verdict's computer-vs-phone table names the best of them). Other generators are left
+    out: editing one that was not chosen and has no phone_views must not rerun the phone
+    tests."""
     generator = selection["generator"]
+    chosen = {generator: config["generators"][generator]}
+    phone = {name: config["generators"][name] for name in phone_view_generators(config)}
     return as_json(
-        {
-            "thresholds": config["mobile"]["thresholds"],
-            "generators": {generator: config["generators"][generator]},
-        }
+        {"thresholds": config["mobile"]["thresholds"], "generators": {**chosen, **phone}}
     )
 
 

@@ -381,6 +381,7 @@ def job_outputs(config: dict) -> list[str]:
         ]
         outputs += [f"results/{d}/arrays/{size}.npy" for size in sizes(config)]
         outputs += [f"results/{d}/checks/{size}.json" for size in sizes(config)]
+        outputs += [f"results/{d}/phone_inputs/{size}.npz" for size in sizes(config)]
         outputs += [
             phone_views_path(d, size, generator)
             for generator in phone_view_generators(config)
