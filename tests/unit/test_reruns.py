@@ -76,7 +76,7 @@ def test_a_cell_that_does_not_win_changes_selection_json_but_not_choice_json():
     }
     assert grid_best(grown).to_csv(index=False) == grid_best(SUMMARY).to_csv(index=False)
     assert grid_best(SUMMARY).to_dict("records") == [
-        {"arch": "m", "generator": "g1", "size": 16, "mean_accuracy": 0.9}
+        {"arch": "m", "generator": "g1", "size": 16, "mean_accuracy": 0.9, "complete": True}
     ]
 
 
@@ -84,6 +84,26 @@ def test_a_new_best_cell_changes_the_choice():
     grown = pd.concat([SUMMARY, pd.DataFrame([cell("m", "g1", 20, 0.95, tied=True)])])
     assert choice_of(select_best(grown))["size"] == 20
     assert grid_best(grown)["size"].tolist() == [20]
+
+
+def test_cv_best_holds_the_selected_and_best_phone_path_cells():
+    """The verdict's computer-vs-phone table reads these rows from cv_best.csv: the best
+    cell first (the ceiling), the selected one, the phone-path cell best on each camera
+    level; a cell that is none of these does not change the file."""
+    rows = [
+        {**cell("m", "g1", 16, 0.9), "mean_camera_accuracy_s1": 0.5},
+        {**cell("m", "phone", 16, 0.85), "mean_camera_accuracy_s1": 0.8},
+        {**cell("m", "phone", 20, 0.8), "mean_camera_accuracy_s1": 0.7},
+        {**cell("m", "g3", 16, 0.88), "mean_camera_accuracy_s1": 0.6},
+    ]
+    summary = pd.DataFrame(rows)
+    selected = {"arch": "m", "generator": "g3", "size": 16}
+    best = grid_best(summary, selected, ["phone"])
+    assert list(zip(best.generator, best["size"])) == [("g1", 16), ("g3", 16), ("phone", 16)]
+    assert list(best.columns)[-1] == "mean_camera_accuracy_s1"
+    weaker = pd.DataFrame([{**cell("m", "phone", 24, 0.7), "mean_camera_accuracy_s1": 0.6}])
+    grown = grid_best(pd.concat([summary, weaker]), selected, ["phone"])
+    assert grown.to_csv(index=False) == best.to_csv(index=False)
 
 
 def test_final_model_params_name_only_the_chosen_architecture_and_generator(tiny):
@@ -112,12 +132,17 @@ def test_the_default_target_names_every_file_a_job_writes(tiny):
         "results/tiny/export/plain_int8.tflite",
         "results/tiny/mobile/predictions/keras.csv",
         "results/tiny/mobile/inputs/camera_0_examples.npz",
+        "results/tiny/phone_inputs/16.npz",
     ):
         assert path in outputs
     grown = copy.deepcopy(tiny)
     grown["resize"]["sizes"].append(20)
     added = set(T.job_outputs(grown)) - set(outputs)
-    assert added == {"results/tiny/arrays/20.npy", "results/tiny/checks/20.json"} | {
+    assert added == {
+        "results/tiny/arrays/20.npy",
+        "results/tiny/checks/20.json",
+        "results/tiny/phone_inputs/20.npz",
+    } | {
         f"results/tiny/cv/tiny/{g}/20/fold{k}/{name}"
         for g in ("g1", "g3")
         for k in (0, 1)

@@ -474,8 +474,13 @@ def test_demo_params_of_mobile_testing(demo):
         "camera_severity": 1,
         "gallery_accuracy": 0.85,
     }
-    # the chosen generator only: editing another one reruns no phone test
-    assert verdict["generators"] == {"g3": demo["generators"]["g3"]}
+    # the chosen generator and the phone-path ones (the verdict's phone table) only:
+    # editing another one reruns no phone test
+    assert verdict["generators"] == {
+        "g3": demo["generators"]["g3"],
+        "phone": demo["generators"]["phone"],
+    }
+    assert "g1" not in json.loads(P.verdict_options(demo, {"generator": "phone"}))["generators"]
 
 
 def test_segmentation_reaches_the_jobs_that_read_images(demo):

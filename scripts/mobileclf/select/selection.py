@@ -147,6 +147,7 @@ def grid_best(
     (the verdict's computer-vs-phone table). Only these rows, and only columns that depend
     on their own cell: mobile_tables reruns when one of them changes, not on every new cell.
     """
+    summary = summary.reset_index(drop=True)
     order = summary.sort_values("mean_accuracy", ascending=False, kind="stable")
     rows = [order.index[0]]
     if selection is not None:
