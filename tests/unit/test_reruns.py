@@ -99,7 +99,8 @@ def test_cv_best_holds_the_selected_and_best_phone_path_cells():
     summary = pd.DataFrame(rows)
     selected = {"arch": "m", "generator": "g3", "size": 16}
     best = grid_best(summary, selected, ["phone"])
-    assert list(zip(best.generator, best["size"])) == [("g1", 16), ("g3", 16), ("phone", 16)]
+    pairs = list(zip(best.generator, best["size"], strict=True))
+    assert pairs == [("g1", 16), ("g3", 16), ("phone", 16)]
     assert list(best.columns)[-1] == "mean_camera_accuracy_s1"
     weaker = pd.DataFrame([{**cell("m", "phone", 24, 0.7), "mean_camera_accuracy_s1": 0.6}])
     grown = grid_best(pd.concat([summary, weaker]), selected, ["phone"])

@@ -180,18 +180,23 @@ def test_job_out_of_memory_is_marked_in_the_tables_and_retried_next_run(
     run_snakemake(tmp_path, FAULT_CONFIG, TARGET)
     assert_same_results(cv_runs(tmp_path), reference)
     assert train_jobs(tmp_path, FAULT_CONFIG) == []
-    # a user's mistake is not recorded as a failure: the job stops the run with the message
+    # a user's mistake is not recorded as a failure: the config check stops the run with
+    # the message before any job, and what was computed stays
     config = {
         **FAULT_CONFIG,
         "datasets": {"tiny": {**FAULT_CONFIG["datasets"]["tiny"], "positive_class": "Lesion"}},
     }
-    target = "results/tiny/cv/tiny/g1/16/fold0/metrics.json"
-    result = run_snakemake(tmp_path, config, target, check=False)
+    metrics = tmp_path / "results/tiny/cv/tiny/g1/16/fold0/metrics.json"
+    kept = metrics.read_bytes()
+    result = run_snakemake(tmp_path, config, str(metrics.relative_to(tmp_path)), check=False)
     assert result.returncode != 0
     assert (
-        "positive_class 'Lesion' is not a class of this dataset (lesion, normal)"
+        "datasets.tiny.positive_class: 'Lesion' is not a class folder of the demo data "
+        "(classes: lesion, normal); class names are case-sensitive; did you mean 'lesion'?"
         in result.stdout + result.stderr
     )
+    assert metrics.read_bytes() == kept
+    assert_same_results(cv_runs(tmp_path), reference)
 
 
 @pytest.mark.slow

@@ -111,7 +111,7 @@ def test_a_size_that_does_not_win_reruns_only_its_own_jobs(finished_run, tmp_pat
     assert (workdir / DATASET / "choice.json").read_bytes() == choice  # 20 px does not win
     generators, folds = sorted(config["generators"]), range(config["split"]["folds"])
     assert sorted((rule, w.get("size")) for rule, w in jobs) == sorted(
-        [("resize", "20"), ("check_data", "20")]
+        [("resize", "20"), ("check_data", "20"), ("phone_inputs", "20")]
         + [("train_cv", "20")] * len(generators) * len(folds)
         + [("aggregate_cv", None), ("select_config", None), ("report", None), ("all", None)]
     )
