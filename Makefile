@@ -15,7 +15,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test test-fast lint install install-slurm
+.PHONY: demo run test test-fast lint install install-slurm
 
 $(BIN)/.installed: requirements.txt
 	@test -x $(BIN)/python || test -n "$(PYTHON)" || { \
@@ -66,6 +66,15 @@ install-slurm: $(SLURM_VENV)/.installed
 demo: $(BIN)/.installed $(WEB_RUNTIME)
 	$(BIN)/snakemake --cores $(CORES)
 
+# Your own config: make run CONFIG=my_config.yaml CORES=8. The config file is checked first
+# (scripts/check_config.py): Snakemake reads --configfile before this workflow, and for a
+# missing file or a YAML mistake prints a traceback or a message naming neither file nor
+# line; the check prints one line naming both, and every schema problem, then stops.
+run: $(BIN)/.installed $(WEB_RUNTIME)
+	@test -n "$(CONFIG)" || { echo "make run: name your config file: make run CONFIG=my_config.yaml (make demo runs config/config.yaml)" >&2; exit 2; }
+	@$(BIN)/python scripts/check_config.py $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+
 test: $(BIN)/.installed $(WEB_RUNTIME)
 	$(BIN)/python -m pytest -ra
 
@@ -84,4 +93,5 @@ lint: $(BIN)/.installed
 # deleted; --keep-going lets every other job finish. Own data: make repair CONFIG=my.yaml
 .PHONY: repair
 repair: $(BIN)/.installed
+	@$(if $(CONFIG),$(BIN)/python scripts/check_config.py $(CONFIG))
 	$(BIN)/snakemake --cores $(CORES) --keep-going $(if $(CONFIG),--configfile $(CONFIG))

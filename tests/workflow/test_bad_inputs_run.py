@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import one_job_per_cell, run_snakemake, snakemake_command
 from helpers import add_images
 
@@ -97,3 +99,41 @@ def test_yaml_error_in_the_default_config_names_the_file_and_line(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "Traceback" not in output
     assert "config/config.yaml, line 3, column 7: YAML syntax error" in output
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "datasets:\n  x: {demo: true\nresize: {}\n",
+            "my.yaml, line 3, column 7: YAML syntax error",
+        ),
+        (None, "my.yaml does not exist"),
+        ("tiny+foldz", "split.foldz: unknown key; did you mean 'folds'?"),
+    ],
+)
+def test_make_run_checks_the_config_file_before_snakemake_reads_it(
+    tmp_path, tiny_config, text, expected
+):
+    """`make run CONFIG=...` (README): Snakemake's own messages for a broken or missing
+    --configfile name neither the file nor the line; the check before it does, one line,
+    and Snakemake never starts."""
+    config = tmp_path / "my.yaml"
+    if text == "tiny+foldz":
+        tiny_config["split"]["foldz"] = 3
+        text = yaml.safe_dump(tiny_config)
+    if text is not None:
+        config.write_text(text)
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        ["make", "-s", "-C", str(repo), "run", f"CONFIG={config}"],
+        capture_output=True,
+        text=True,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and expected in output
+    assert "Traceback" not in output and "Building DAG" not in output
+    assert "workflow specific profile" not in output  # Snakemake did not start
+    # the message (a schema problem: a heading, the key's line, the schema's path), then
+    # make's own line naming the failed target
+    assert len([line for line in output.splitlines() if line.strip()]) <= 4, output

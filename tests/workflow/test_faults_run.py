@@ -190,11 +190,11 @@ def test_job_out_of_memory_is_marked_in_the_tables_and_retried_next_run(
     kept = metrics.read_bytes()
     result = run_snakemake(tmp_path, config, str(metrics.relative_to(tmp_path)), check=False)
     assert result.returncode != 0
-    assert (
+    message = (
         "datasets.tiny.positive_class: 'Lesion' is not a class folder of the demo data "
         "(classes: lesion, normal); class names are case-sensitive; did you mean 'lesion'?"
-        in result.stdout + result.stderr
     )
+    assert message in result.stdout + result.stderr
     assert metrics.read_bytes() == kept
     assert_same_results(cv_runs(tmp_path), reference)
 
