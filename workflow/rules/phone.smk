@@ -5,6 +5,8 @@
 
 rule phone_inputs:
     input:
+        # unnamed: its inputs checked before this job starts (workflow/rules/checks.smk)
+        "results/{dataset}/checks/{size}.json",
         splits="results/{dataset}/splits.csv",
     output:
         out="results/{dataset}/phone_inputs/{size}.npz",

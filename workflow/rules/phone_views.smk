@@ -5,6 +5,8 @@
 
 rule phone_views:
     input:
+        # unnamed: its inputs checked before this job starts (workflow/rules/checks.smk)
+        "results/{dataset}/checks/{size}.json",
         splits="results/{dataset}/splits.csv",
     output:
         views="results/{dataset}/phone_views/{size}/{generator}.npy",
