@@ -12,9 +12,12 @@ from mobileclf.mobile.predict import mobile_predict
 
 if __name__ == "__main__":
     arguments = parser(__doc__)
-    names = ("variant", "model", "metadata", "labels", "holdout", "computer", "gallery", "out")
+    names = ("variant", "model", "labels", "holdout", "computer", "gallery", "out")
     for name in (*names, "root"):
         arguments.add_argument(f"--{name}", required=True)
+    arguments.add_argument(
+        "--metadata", nargs="?", help="export/metadata_<variant>.json (TFLite variants only)"
+    )
     arguments.add_argument("--camera", nargs="+", required=True)
     arguments.add_argument("--options", type=json_arg, required=True)
     run(mobile_predict, arguments, globals().get("snakemake"))

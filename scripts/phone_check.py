@@ -11,9 +11,12 @@ from mobileclf.phone_check.build import phone_check
 
 if __name__ == "__main__":
     arguments = parser(__doc__)
-    for name in ("dataset", "holdout", "labels", "metadata", "spec", "lockfile", "page"):
+    for name in ("dataset", "holdout", "labels", "spec", "lockfile", "page"):
         arguments.add_argument(f"--{name}", required=True)
     arguments.add_argument("--models", nargs="+", required=True, help="deploy/model_*.tflite")
+    arguments.add_argument(
+        "--read-back", nargs="+", required=True, help="export/metadata_*.json, one per variant"
+    )
     arguments.add_argument("--sources", nargs="+", required=True, help="web/src files")
     arguments.add_argument("--root", required=True, help="the dataset's image folder")
     arguments.add_argument(

@@ -27,7 +27,13 @@ from mobileclf.mobile.camera import (
     template_preprocess,
     to_sensor,
 )
-from mobileclf.mobile.predict import KERAS, holdout_rows, prediction_frame
+from mobileclf.mobile.predict import (
+    KERAS,
+    MobileInputError,
+    app_normalization,
+    holdout_rows,
+    prediction_frame,
+)
 from mobileclf.mobile.tables import mobile_table
 from mobileclf.mobile.verdict import decide
 from mobileclf.report.blocks import wilson_interval
@@ -597,3 +603,17 @@ def test_report_renders_in_headless_chromium(report_results, tmp_path):
 
 
 # --- the workflow ---------------------------------------------------------------------
+
+
+def test_app_normalization_reads_the_variants_own_read_back():
+    """The app's NormalizeOp comes from the variant's read-back file (add_metadata's
+    export/metadata_<variant>.json); another variant's file or one without normalisation
+    stops with the file's name and the recovery."""
+    read_back = {"variant": "int8", "input": {"norm_mean": [0.0], "norm_std": [1.0]}}
+    assert app_normalization(read_back, "int8") == ([0.0], [1.0])
+    scaled = {"variant": "float32", "input": {"norm_mean": 127.5, "norm_std": 127.5}}
+    assert app_normalization(scaled, "float32") == ([127.5], [127.5])
+    with pytest.raises(MobileInputError, match=r"export/metadata_float16\.json .*make repair"):
+        app_normalization(read_back, "float16")
+    with pytest.raises(MobileInputError, match=r"export/metadata_int8\.json has no input"):
+        app_normalization({"variant": "int8", "input": {"norm_mean": [0.0]}}, "int8")

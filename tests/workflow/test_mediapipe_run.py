@@ -48,7 +48,6 @@ def test_every_variant_classifies_in_mediapipe_with_metadata_labels(finished_run
     BaseOptions, image_classifier, Image = mp.BaseOptions, mp.image_classifier, mp.Image
     workdir, _ = finished_run
     labels = (results / "deploy" / "labels.txt").read_text().split()
-    metadata = json.loads((results / "deploy" / "metadata.json").read_text())
     size = json.loads((results / "final" / "spec.json").read_text())["size"]
     holdout = pd.read_csv(results / "mobile" / "holdout.csv", keep_default_na=False)
     images = _decoded(workdir, holdout)
@@ -71,7 +70,8 @@ def test_every_variant_classifies_in_mediapipe_with_metadata_labels(finished_run
                 scores[i, [c.index for c in categories]] = [c.score for c in categories]
                 answers.append(categories[0].index)
         # the same pixels in LiteRT: the same scores, the same answers
-        same_pixels = predict_tflite(model, resized, *app_normalization(metadata, variant))
+        read_back = json.loads((results / "export" / f"metadata_{variant}.json").read_text())
+        same_pixels = predict_tflite(model, resized, *app_normalization(read_back, variant))
         # (exact at integer downscale factors; else MediaPipe interpolates with other
         # rounding: within one uint8 output step, 1/256)
         assert np.abs(same_pixels - scores).max() <= 1 / 256 + 1e-6, variant

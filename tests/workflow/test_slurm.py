@@ -50,7 +50,7 @@ TARGET = "results/tiny/selection.json"
 SUBMITTED = re.compile(r"submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
 # Short stages that run as one submission each (profiles/slurm/config.yaml `groups`).
 GROUPS = {
-    "prep": {"make_demo", "ingest", "split", "resize"},
+    "prep": {"make_demo", "ingest", "split", "resize", "check_data", "phone_inputs"},
     "summary": {"aggregate_cv", "select_config"},
     "export": {"convert", "add_metadata", "verify_export"},
     "mobile": {
@@ -59,6 +59,8 @@ GROUPS = {
         "mobile_predict",
         "mobile_tables",
         "mobile_latency",
+        "phone_check",
+        "phone_measured",
     },
 }
 

@@ -140,7 +140,7 @@ rule verify_export:
 
 
 # a checkpoint only for reruns: a rewritten deploy/metadata.json with the same bytes
-# reruns no phone test
+# reruns no report (the phone tests read add_metadata's read-backs, not this file)
 checkpoint model_card:
     input:
         # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)

@@ -63,7 +63,10 @@ rule mobile_predict:
         # unnamed: every job after the selection reads the checkpoint (docs/reruns-and-recovery.md)
         "results/{dataset}/choice.json",
         model=T.mobile_model,
-        metadata="results/{dataset}/deploy/metadata.json",
+        # the variant's metadata as read back from its file (none for keras): add_metadata's
+        # output, not the model card's deploy/metadata.json (that checkpoint's readers in a
+        # SLURM group are never scheduled; profiles/slurm/config.yaml)
+        metadata=T.mobile_metadata,
         labels="results/{dataset}/labels.txt",
         holdout="results/{dataset}/mobile/holdout.csv",
         computer="results/{dataset}/mobile/inputs/computer.npy",

@@ -11,7 +11,10 @@ rule phone_check:
         "results/{dataset}/choice.json",
         holdout="results/{dataset}/mobile/holdout.csv",
         labels="results/{dataset}/deploy/labels.txt",
-        metadata="results/{dataset}/deploy/metadata.json",
+        # each variant's metadata as read back from its file: add_metadata's outputs, not
+        # the model card's deploy/metadata.json (that checkpoint's readers in a SLURM group
+        # are never scheduled; profiles/slurm/config.yaml)
+        read_back=bind(T.metadata_read_backs),
         spec="results/{dataset}/final/spec.json",
         models=bind(PC.page_models),
         sources=[WEB / "src/index.html", WEB / "src/app.js"],

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from mobileclf import atomic
-from mobileclf.errors import UserError
+from mobileclf.errors import REPAIR, UserError
 
 KERAS = "keras"
 PATHS = ("computer", "gallery", "camera", "mediapipe")
@@ -69,20 +69,20 @@ def holdout_rows(
 # --- inference ------------------------------------------------------------------------
 
 
-def app_normalization(metadata: dict, variant: str) -> tuple[list[float], list[float]]:
+def app_normalization(read_back: dict, variant: str) -> tuple[list[float], list[float]]:
     """The app's ``NormalizeOp(mean, std)``: what the variant's embedded TFLite metadata says,
-    as read back by the export stage into deploy/metadata.json
-    (``variants.<variant>.input.norm_mean/norm_std``).
+    as read back by the export stage (export/metadata_<variant>.json, the same entry as
+    deploy/metadata.json's ``variants.<variant>``: ``input.norm_mean/norm_std``).
 
     Our models take raw 0..255 pixels and normalise inside the model, so this should be
     mean 0, std 1; whatever the metadata says is what an app built from it will do.
     """
-    entry = metadata.get("variants", {}).get(variant, {}).get("input", {})
+    entry = read_back.get("input", {}) if read_back.get("variant") == variant else {}
     mean, std = entry.get("norm_mean"), entry.get("norm_std")
     if mean is None or std is None:
         raise MobileInputError(
-            f"deploy/metadata.json has no input normalisation for variant {variant!r} "
-            "(variants.<variant>.input.norm_mean/norm_std); rerun the export stage"
+            f"export/metadata_{variant}.json has no input normalisation for variant "
+            f"{variant!r} (input.norm_mean/norm_std); delete it and {REPAIR}"
         )
     return [float(v) for v in np.atleast_1d(mean)], [float(v) for v in np.atleast_1d(std)]
 

@@ -81,13 +81,15 @@ def write_images(args, paths, ids: list[str], staging: Path) -> list[str]:
 
 
 def page_config(args, holdout: pd.DataFrame, ids: list[str], images: list[str]) -> dict:
-    metadata = json.loads(Path(args.metadata).read_text())
+    # each variant's metadata as read back from its file (export/metadata_<variant>.json)
+    read_backs = [json.loads(Path(path).read_text()) for path in args.read_back]
+    inputs = {data["variant"]: data["input"] for data in read_backs}
     labels = Path(args.labels).read_text().split()
     spec = json.loads(Path(args.spec).read_text())
     variants = {}
     for model in args.models:
         variant = Path(model).stem.removeprefix("model_")
-        entry = metadata["variants"][variant]["input"]
+        entry = inputs[variant]
         variants[variant] = {
             "file": f"models/{Path(model).name}",
             "norm_mean": entry["norm_mean"],

@@ -260,6 +260,13 @@ def mobile_model(wildcards) -> str:
     return f"results/{wildcards.dataset}/deploy/model_{wildcards.variant}.tflite"
 
 
+def mobile_metadata(wildcards) -> list[str]:
+    """The variant's metadata as read back by add_metadata; the Keras model has none."""
+    if wildcards.variant == "keras":
+        return []
+    return [f"results/{wildcards.dataset}/export/metadata_{wildcards.variant}.json"]
+
+
 def camera_inputs(config: dict, wildcards) -> list[str]:
     d = wildcards.dataset
     return [f"results/{d}/mobile/inputs/camera_{s}.npy" for s in severities(config)]
