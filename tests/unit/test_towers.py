@@ -31,9 +31,7 @@ def _data(size: int = 12):
 
     rng = np.random.default_rng(3)
     images = rng.integers(0, 256, (36, size, size, 3), dtype=np.uint8)
-    y = (images[:, : size // 2].mean(axis=(1, 2, 3)) > images.mean(axis=(1, 2, 3))).astype(
-        np.int64
-    )
+    y = (images[:, : size // 2].mean(axis=(1, 2, 3)) > images.mean(axis=(1, 2, 3))).astype(np.int64)
     folds = {}
     for fold, (n_val, n_test) in enumerate([(6, 7), (7, 7), (6, 9)]):
         roles = np.array(["train"] * 36, dtype=object)
@@ -71,9 +69,7 @@ def _run(tmp_path, name: str, training: dict, towers: bool, monkeypatch) -> list
     ]
     monkeypatch.setattr(towers_module, "TOWERS_BELOW", 10_000 if towers else 0)
     train_folds(_data(), cell, folds, "CPU")
-    return [
-        (json.loads(fold.metrics.read_text()), fold.history.read_text()) for fold in folds
-    ]
+    return [(json.loads(fold.metrics.read_text()), fold.history.read_text()) for fold in folds]
 
 
 @pytest.mark.parametrize(
@@ -81,10 +77,10 @@ def _run(tmp_path, name: str, training: dict, towers: bool, monkeypatch) -> list
     [
         dict(epochs=3, batch_size=8, optimizer="adam", learning_rate=0.003),
         dict(
-            epochs=6,
+            epochs=8,
             batch_size=8,
             optimizer="sgd",
-            learning_rate=0.05,
+            learning_rate=0.02,
             momentum=0.9,
             early_stopping_patience=1,
             schedule={"type": "cosine"},
@@ -109,21 +105,19 @@ def test_towers_write_the_files_of_sequential_training(tmp_path, monkeypatch, tr
         assert metrics["train_steps"] == expected_metrics["train_steps"]
     runs = [metrics["epochs_run"] for metrics, _ in towers]
     if "early_stopping_patience" in training:
-        # early stopping ended some fold before the others (a tower, not the job)
-        assert min(runs) < training["epochs"] and len(set(runs)) > 1, runs
+        # early stopping ended two folds at different epochs; the third ran to the end
+        assert runs == [5, 8, 3]
     else:
         assert runs == [training["epochs"]] * 3
 
 
 def test_what_towers_do_not_reproduce_trains_one_fold_after_another():
-    from mobileclf.train.cv import Cell
     from mobileclf.train.towers import TOWERS_BELOW, sequential_reason
 
-    plain = Cell("m", "g1", {"layers": []}, {"rescale": 1 / 255}, {}, 1)
-    assert sequential_reason(plain, "CPU", 16) is None
-    assert "size" in sequential_reason(plain, "CPU", TOWERS_BELOW)
-    assert "GPU" in sequential_reason(plain, "GPU", 16)
-    backbone = Cell("b", "g1", {"backbone": {"name": "mobilenet_v2"}, "layers": []}, {}, {}, 1)
-    assert "backbone" in sequential_reason(backbone, "CPU", 16)
-    phone = Cell("m", "p", {"layers": []}, {"phone_views": {"views": 2}}, {}, 1)
-    assert "phone_views" in sequential_reason(phone, "CPU", 16)
+    plain = ({"layers": []}, {"rescale": 1 / 255})
+    assert sequential_reason(*plain, "CPU", 16) is None
+    assert "size" in sequential_reason(*plain, "CPU", TOWERS_BELOW)
+    assert "GPU" in sequential_reason(*plain, "GPU", 16)
+    backbone = {"backbone": {"name": "mobilenet_v2"}, "layers": []}
+    assert "backbone" in sequential_reason(backbone, {}, "CPU", 16)
+    assert "phone_views" in sequential_reason({"layers": []}, {"phone_views": {}}, "CPU", 16)

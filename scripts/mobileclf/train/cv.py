@@ -192,7 +192,9 @@ def train_folds(data: ResizedData, cell: Cell, folds: list[FoldOutputs], device:
     from mobileclf.faults import resource_errors
     from mobileclf.train.towers import sequential_reason
 
-    reason = sequential_reason(cell, device, int(data.images.shape[1]))
+    reason = sequential_reason(
+        cell.arch_spec, cell.generator_spec, device, int(data.images.shape[1])
+    )
     if len(folds) < 2:
         reason = reason or "a single fold"
     if reason is None:

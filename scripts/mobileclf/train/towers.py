@@ -19,6 +19,8 @@ sequential training's ends. tests/unit/test_towers.py checks weights, metrics.js
 numbers and history.csv against the sequential loop, fold by fold.
 
 What is not reproduced falls back to the sequential loop (:func:`sequential_reason`).
+Standard library only at import: the workflow's resource estimates read the threshold
+at parse time; TensorFlow, Keras and pandas load when towers train.
 """
 
 from __future__ import annotations
@@ -26,14 +28,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import replace
-
-import numpy as np
-import pandas as pd
-
-from mobileclf.train.finetune import plan_phases
-from mobileclf.train.fit import Prepared, Trained, TrainSettings, make_optimizer
-from mobileclf.train.schedules import Schedule, callbacks
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +39,18 @@ log = logging.getLogger(__name__)
 TOWERS_BELOW = 64
 
 
-def sequential_reason(cell, device: str, size: int) -> str | None:
-    """Why the folds of ``cell`` (a :class:`mobileclf.train.cv.Cell`) train one after
-    another, or None when they train as towers.
+def sequential_reason(arch_spec: dict, generator_spec: dict, device: str, size: int) -> str | None:
+    """Why the folds of an architecture × generator × size train one after another in an
+    all-folds job, or None when they train as towers.
 
     Towers reproduce only what they were checked to reproduce bit for bit: plain models
     (a backbone's two fine-tuning phases and its layers' frozen states are not), plain
     generators (``phone_views`` draws from a per-image view stack), the CPU (a GPU job may
     compile with XLA or run mixed precision, where fusing differs), small sizes.
     """
-    if "backbone" in cell.arch_spec:
+    if "backbone" in arch_spec:
         return "a pretrained backbone's phases"
-    if cell.generator_spec.get("phone_views"):
+    if generator_spec.get("phone_views"):
         return "a phone_views generator"
     if device != "CPU":
         return f"the job runs on the {device}"
@@ -85,8 +79,16 @@ def _masked_step(models: list, method: str):
 class _Tower:
     """One fold's model, data, callbacks and progress in the towers' loop."""
 
-    def __init__(self, prepared: Prepared, settings: TrainSettings, timer) -> None:
+    def __init__(self, prepared, settings, timer) -> None:
+        """``prepared``: a fold's mobileclf.train.fit.Prepared; ``settings`` its TrainSettings."""
+        from dataclasses import replace
+
         import keras
+        import numpy as np
+
+        from mobileclf.train.finetune import plan_phases
+        from mobileclf.train.fit import make_optimizer
+        from mobileclf.train.schedules import Schedule, callbacks
 
         self.model = prepared.model
         self.train_data = prepared.train_data
@@ -131,7 +133,13 @@ class _Tower:
         self.model.optimizer.finalize_variable_values(self.model.trainable_weights)
         self.callbacks.on_train_end(logs=self.logs)
 
-    def trained(self, seconds: float) -> Trained:
+    def trained(self, seconds: float):
+        """The fold's mobileclf.train.fit.Trained, as fit_phases and fit_and_evaluate give it."""
+        import numpy as np
+        import pandas as pd
+
+        from mobileclf.train.fit import Trained
+
         frame = pd.DataFrame(self.history.history)
         frame.insert(0, "epoch", np.arange(1, len(frame) + 1))
         frame["phase"] = self.phase.name
@@ -195,8 +203,9 @@ def _validate(towers: list[_Tower], test_step) -> None:
         tower.logs.update({f"val_{name}": value for name, value in values.items()})
 
 
-def fit_towers(prepared: list[Prepared], settings: TrainSettings, timers: list) -> list[Trained]:
-    """Train every prepared fold as one tower; return what each training gave.
+def fit_towers(prepared: list, settings, timers: list) -> list:
+    """Train every prepared fold (mobileclf.train.fit.Prepared) as one tower; return what
+    each training gave (mobileclf.train.fit.Trained).
 
     ``timers`` are the folds' step timers (mobileclf.train.step_timer): each records the
     steps its fold took part in, i.e. the shared steps of all towers running then.
