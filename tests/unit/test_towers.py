@@ -120,4 +120,6 @@ def test_what_towers_do_not_reproduce_trains_one_fold_after_another():
     assert "GPU" in sequential_reason(*plain, "GPU", 16)
     backbone = {"backbone": {"name": "mobilenet_v2"}, "layers": []}
     assert "backbone" in sequential_reason(backbone, {}, "CPU", 16)
-    assert "phone_views" in sequential_reason({"layers": []}, {"phone_views": {}}, "CPU", 16)
+    assert "phone_views" in sequential_reason(
+        {"layers": []}, {"phone_views": {"views": 2}}, "CPU", 16
+    )
