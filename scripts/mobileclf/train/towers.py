@@ -32,11 +32,14 @@ import time
 log = logging.getLogger(__name__)
 
 # Image sizes (px) below which an all-folds job trains its folds as towers. Measured with
-# bench/towers.py (model1, Adam, batch 10, 5 folds, g1 and g3, 2 threads; figures in
-# bench/README.md): towers cut the training time per cell at 16 and 32 px and are still
-# ahead at 50 px; above, one fold's step is long enough that running k of them in
-# one graph gains little while holding k models and datasets in memory at once.
-TOWERS_BELOW = 64
+# bench/towers.py (model1, Adam, batch 10, 5 folds of the 300-image CT set, 3 epochs;
+# figures in bench/README.md): the job's folds took 1.5-1.8x less wall time as towers at
+# 16, 32, 50, 64 and 100 px (1 thread, as the workflow runs sizes below 100 px; 100 px
+# also with 2 threads, as it runs 100-199 px), with the same numbers. From 128 px it is
+# not measured: there k folds' training rows and models held at once grow with the
+# square of the size, and sizes from training.batch_folds_below (150 by default) are
+# one-fold jobs anyway.
+TOWERS_BELOW = 128
 
 
 def sequential_reason(arch_spec: dict, generator_spec: dict, device: str, size: int) -> str | None:
