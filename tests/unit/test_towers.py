@@ -111,6 +111,40 @@ def test_towers_write_the_files_of_sequential_training(tmp_path, monkeypatch, tr
         assert runs == [training["epochs"]] * 3
 
 
+def test_towers_train_the_weights_of_fit_and_evaluate():
+    """The trained weights themselves, bit for bit, against one fit_and_evaluate per fold
+    (as test_reduction.py checks reduction blocks)."""
+    import keras
+
+    from mobileclf.train import step_timer
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate, prepare_fit
+    from mobileclf.train.towers import fit_towers
+
+    data = _data()
+    layers = [{"type": "conv", "filters": 3}, {"type": "flatten"}, {"type": "dropout", "rate": 0.2}]
+    generator = {"rescale": 1 / 255, "rotation_range": 15, "featurewise_center": True}
+    settings = TrainSettings.from_config({"epochs": 2, "batch_size": 8, "optimizer": "adam"})
+    folds = [(0, 3), (2, 5)]  # (fold, seed)
+    keras.backend.clear_session()
+    prepared = []
+    for fold, seed in folds:
+        keras.utils.set_random_seed(seed)
+        roles = data.splits[f"fold{fold}"].to_numpy()
+        args = (data.images, data.y, roles, data.labels, layers, generator, settings, seed)
+        prepared.append(prepare_fit(*args))
+    trained = fit_towers(prepared, settings, [step_timer.step_timer() for _ in folds])
+    for (fold, seed), tower, result in zip(folds, prepared, trained, strict=True):
+        keras.utils.set_random_seed(seed)
+        roles = data.splits[f"fold{fold}"].to_numpy()
+        args = (data.images, data.y, roles, data.labels, layers, generator, settings, seed)
+        single = fit_and_evaluate(*args)
+        for towers_weights, single_weights in zip(
+            tower.model.get_weights(), single.model.get_weights(), strict=True
+        ):
+            np.testing.assert_array_equal(towers_weights, single_weights)
+        pd.testing.assert_frame_equal(result.history, single.history)
+
+
 def test_what_towers_do_not_reproduce_trains_one_fold_after_another():
     from mobileclf.train.towers import TOWERS_BELOW, sequential_reason
 

@@ -3,7 +3,7 @@
 An all-folds job (``train_cv_folds``) used to train its folds one after the other: k
 Python training loops and k traced graphs, while at small sizes a step is so short that
 the loop, the tracing and the per-op overheads cost more than the arithmetic. Here every
-fold is still built exactly as a one-fold job builds it (:func:`prepare_fit` after
+fold is still built exactly as a one-fold job builds it (``fit.prepare_fit`` after
 ``keras.utils.set_random_seed(fold seed)``: same initial weights, dropout seeds, shuffle
 order, augmentation draws, featurewise statistics) and compiled with its own optimizer;
 one ``tf.function`` then runs one training step of every fold: each tower's own
@@ -15,8 +15,8 @@ by an image or two), or that early stopping has stopped, does nothing: no batch 
 no update, no optimizer step counted. Each tower is driven through its own Keras
 callbacks (learning-rate schedule, EarlyStopping with best-weights restore, the step
 timer, History) exactly as ``model.fit`` drives them, so its history ends where the
-sequential training's ends. tests/unit/test_towers.py checks weights, metrics.json
-numbers and history.csv against the sequential loop, fold by fold.
+sequential training's ends. tests/unit/test_towers.py checks the trained weights, the
+metrics.json numbers and history.csv against the sequential loop, fold by fold.
 
 What is not reproduced falls back to the sequential loop (:func:`sequential_reason`).
 Standard library only at import: the workflow's resource estimates read the threshold
@@ -197,7 +197,6 @@ def _train_epoch(towers: list[_Tower], train_step, epoch: int) -> None:
 def _validate(towers: list[_Tower], test_step) -> None:
     """The validation pass model.fit makes after each epoch, for every running tower."""
     import tensorflow as tf
-    from keras.src.utils.python_utils import pythonify_logs
 
     checked = [t for t in towers if t.running and t.val_data is not None]
     if not checked:
@@ -209,7 +208,8 @@ def _validate(towers: list[_Tower], test_step) -> None:
         active = [t in checked and step < t.val_steps for t in towers]
         test_step([t.val_iterator or t.iterator for t in towers], tf.constant(active))
     for tower in checked:
-        values = pythonify_logs(tower.model.get_metrics_result())
+        # (CallbackList.on_epoch_end turns these tensors into floats, as in model.fit)
+        values = tower.model.get_metrics_result()
         tower.logs.update({f"val_{name}": value for name, value in values.items()})
 
 
@@ -247,6 +247,12 @@ def fit_towers(prepared: list, settings, timers: list) -> list:
             if not tower.running:
                 continue
             tower.callbacks.on_epoch_end(epoch, tower.logs)
+            log.info(
+                "tower %d epoch %d: %s",
+                index,
+                epoch + 1,
+                " ".join(f"{k} {float(v):.4f}" for k, v in tower.logs.items()),
+            )
             if tower.model.stop_training or epoch == settings.epochs - 1:
                 tower.finish()
                 seconds[index] = time.perf_counter() - started
