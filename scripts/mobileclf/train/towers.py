@@ -35,7 +35,7 @@ TOWERS_BELOW = 128
 """Image sizes (px) below which an all-folds job trains its folds as towers.
 
 Measured with bench/towers.py (model1, Adam, batch 10, the 5 folds of the 300-image CT
-set, 3 and 15 epochs; figures in bench/README.md): the job's folds took 1.5-1.9x less wall
+set, 3 and 15 epochs; figures in bench/README.md): the job's folds took 1.3-1.9x less wall
 time as towers at 16, 32, 50, 64 and 100 px (1 thread, as the workflow runs sizes below
 100 px; at 100 px also with 2 threads, as it runs 100-199 px: 1.73x), with the same
 numbers. From 128 px it is not measured: there the k folds' training rows and models
