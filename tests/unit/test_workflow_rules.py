@@ -526,7 +526,13 @@ def test_training_resources_before_ingest(tmp_path, monkeypatch, demo, paper):
     assert R.train_cv_mem_mb(paper, w200, 1) == 4600
     assert R.train_cv_runtime(paper, w200, 1) == 312
     w30 = wc(dataset="ct", arch="model1", generator="g1", size=30)
-    assert R.train_cv_folds_mem_mb(paper, w30, 1) == 1000
+    # its 5 folds train as towers (mobileclf.train.towers): 5 folds' rows and models at once;
+    # one fold, or the folds one after another (here: on a GPU), asks for 1000
+    assert R.train_cv_folds_mem_mb(paper, w30, 1) == 1300
+    w30_fold = wc(dataset="ct", arch="model1", generator="g1", size=30, fold=0)
+    assert R.train_cv_mem_mb(paper, w30_fold, 1) == 1000
+    gpu = {**paper, "training": {**paper["training"], "gpu": True}}
+    assert R.train_cv_folds_mem_mb(gpu, w30, 1) == 1000
     assert R.train_cv_folds_runtime(paper, w30, 1) == 202
     assert R.train_final_threads(paper, w30) == 4
     assert R.train_final_mem_mb(paper, w30, 1) == 9300

@@ -132,16 +132,18 @@ class _Hook(importlib.abc.MetaPathFinder):
 
         def exec_module(module):
             execute(module)
-            real = module.fit_and_evaluate
+            real = module.prepare_fit
 
-            def fit_and_evaluate(images, *args, **kwargs):
+            # where a training allocates its fold's data and model: fit_and_evaluate (one
+            # fold at a time) and the all-folds job's towers (mobileclf.train.towers) alike
+            def prepare_fit(images, *args, **kwargs):
                 # the fold from its seed (config seed + fold): one-fold and all-folds jobs alike
                 seed = args[6] if len(args) > 6 else kwargs["seed"]
                 if images.shape[1] == {size} and seed - {seed} == {fold}:
                     raise MemoryError("injected: cannot allocate the {size}px batch")
                 return real(images, *args, **kwargs)
 
-            module.fit_and_evaluate = fit_and_evaluate
+            module.prepare_fit = prepare_fit
 
         spec.loader.exec_module = exec_module
         return spec

@@ -78,6 +78,23 @@ def load_cell(args: argparse.Namespace) -> tuple[ResizedData, Cell]:
     return data, cell
 
 
+def _roles(data: ResizedData, fold: FoldOutputs) -> np.ndarray:
+    column = f"fold{fold.fold}"
+    if column not in data.splits.columns:
+        raise DataMismatch(f"splits.csv has no column {column}; rerun the split rule")
+    return data.splits[column].to_numpy()
+
+
+def _identity(data: ResizedData, cell: Cell, fold: FoldOutputs) -> dict:
+    return dict(
+        arch=cell.arch,
+        generator=cell.generator,
+        size=int(data.images.shape[1]),
+        fold=fold.fold,
+        seed=fold.seed,
+    )
+
+
 def train_fold(data: ResizedData, cell: Cell, fold: FoldOutputs, device: str, since=None) -> str:
     """Train and evaluate ``fold`` of ``cell``; write its metrics.json and history.csv.
 
@@ -92,17 +109,8 @@ def train_fold(data: ResizedData, cell: Cell, fold: FoldOutputs, device: str, si
     from mobileclf.train.finetune import effective_training
     from mobileclf.train.fit import TrainSettings, fit_and_evaluate
 
-    column = f"fold{fold.fold}"
-    if column not in data.splits.columns:
-        raise DataMismatch(f"splits.csv has no column {column}; rerun the split rule")
-    roles = data.splits[column].to_numpy()
-    identity = dict(
-        arch=cell.arch,
-        generator=cell.generator,
-        size=int(data.images.shape[1]),
-        fold=fold.fold,
-        seed=fold.seed,
-    )
+    roles = _roles(data, fold)
+    identity = _identity(data, cell, fold)
     # per fold: keras.backend.clear_session (train_folds) resets the global dtype policy
     set_precision(cell.mixed_precision, device)
     try:
@@ -128,6 +136,11 @@ def train_fold(data: ResizedData, cell: Cell, fold: FoldOutputs, device: str, si
         record_attempt(fold.metrics, failed["attempt"])
         atomic.write_json(fold.metrics, failed)
         return "failed"
+    return _write_fold(data, cell, fold, device, identity, result, roles)
+
+
+def _write_fold(data, cell: Cell, fold: FoldOutputs, device: str, identity, result, roles) -> str:
+    """Write one trained fold's metrics.json and history.csv (status ok)."""
     check_class_count(int(result.model.output_shape[-1]), data.labels, "the trained model")
     metrics = dict(
         **identity,
@@ -166,19 +179,89 @@ def _phone_metrics(model, data: ResizedData, cell: Cell, roles) -> dict:
 
 
 def train_folds(data: ResizedData, cell: Cell, folds: list[FoldOutputs], device: str) -> None:
-    """Every fold of ``cell`` in this process, one after the other.
+    """Every fold of ``cell`` in this process: side by side as towers of one graph
+    (mobileclf.train.towers: same numbers, one training loop) where they reproduce the
+    sequential training, else one after the other.
 
-    Before each fold the Keras session is cleared (the previous model's memory is freed)
-    and the fold's seed set, as a fresh one-fold process would; the first fold's figures
-    include the process start-up, later folds' figures start with the fold.
+    Sequentially, before each fold the Keras session is cleared (the previous model's
+    memory is freed) and the fold's seed set, as a fresh one-fold process would; the first
+    fold's figures include the process start-up, later folds' figures start with the fold.
     """
     import keras
 
+    from mobileclf.faults import resource_errors
+    from mobileclf.train.towers import sequential_reason
+
+    reason = sequential_reason(
+        cell.arch_spec, cell.generator_spec, device, int(data.images.shape[1])
+    )
+    if len(folds) < 2:
+        reason = reason or "a single fold"
+    if reason is None:
+        try:
+            _train_towers(data, cell, folds, device)
+            return
+        except resource_errors() as error:
+            reason = f"the towers ran out of resources ({error})"
+    log.info("folds one after another: %s", reason)
     for index, fold in enumerate(folds):
         since = None if index == 0 else (time.time(), sum(os.times()[:2]))
         keras.backend.clear_session()
         keras.utils.set_random_seed(fold.seed)
         train_fold(data, cell, fold, device, since)
+
+
+def _train_towers(data: ResizedData, cell: Cell, folds: list[FoldOutputs], device: str) -> None:
+    """All folds as towers (:func:`mobileclf.train.towers.fit_towers`), each fold's model
+    and data built after its own seed as a one-fold job builds them; then tested and
+    written one by one. Fold 0's time figures include the process start-up, the others'
+    start with the towers (all folds share the same training span)."""
+    import keras
+
+    from mobileclf.tf_runtime import set_precision
+    from mobileclf.train import step_timer
+    from mobileclf.train.finetune import effective_training
+    from mobileclf.train.fit import TrainSettings, finish_fit, prepare_fit
+    from mobileclf.train.towers import fit_towers
+
+    keras.backend.clear_session()
+    set_precision(cell.mixed_precision, device)
+    settings = TrainSettings.from_config(effective_training(cell.arch_spec, cell.training))
+    since = (time.time(), sum(os.times()[:2]))
+    prepared, timers, roles = [], [], []
+    for fold in folds:
+        roles.append(_roles(data, fold))
+        keras.utils.set_random_seed(fold.seed)
+        prepared.append(
+            prepare_fit(
+                data.images,
+                data.y,
+                roles[-1],
+                data.labels,
+                cell.arch_spec["layers"],
+                cell.generator_spec,
+                settings,
+                fold.seed,
+                arch=cell.arch,
+            )
+        )
+        timers.append(step_timer.step_timer())
+    log.info("%d folds as towers of one graph", len(folds))
+    trained = fit_towers(prepared, settings, timers)
+    for index, fold in enumerate(folds):
+        result = finish_fit(
+            prepared[index],
+            trained[index],
+            data.images,
+            data.y,
+            data.labels,
+            cell.generator_spec,
+            settings,
+            positive_index=cell.positive,
+            since=None if index == 0 else since,
+        )
+        result.metrics["towers"] = len(folds)
+        _write_fold(data, cell, fold, device, _identity(data, cell, fold), result, roles[index])
 
 
 def cell_arguments(arguments: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -135,6 +135,112 @@ def _test_metrics(model, images, y, test, labels, positive_index: int, batch_siz
     return classification_metrics(y[test], probabilities, labels, positive_index)
 
 
+@dataclass
+class Prepared:
+    """One training before its fit: the fresh model, its datasets and the row indices."""
+
+    model: object
+    train_data: object
+    val_data: object
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    normalization: tuple  # (scale, mean, std) of the model's input layers
+    ignored: list
+
+
+def prepare_fit(
+    images: np.ndarray,
+    y: np.ndarray,
+    roles: np.ndarray,
+    labels: list[str],
+    layers: list[dict],
+    generator: dict,
+    settings: TrainSettings,
+    seed: int,
+    *,
+    evaluate_role: str = "test",
+    backbone: dict | None = None,
+    arch: str = "?",
+    phone_views: PhoneViews | None = None,
+) -> Prepared:
+    """Build the model and datasets of one training, in fit_and_evaluate's order.
+
+    Split out so that the CV towers (:mod:`mobileclf.train.towers`) build each fold's
+    model and data exactly as a one-fold training does: the same draws from the seeds.
+    """
+    train = np.flatnonzero(roles == "train")
+    val = np.flatnonzero(roles == "val")
+    test = np.flatnonzero(roles == evaluate_role)
+    train_x = np.asarray(images[train])
+    scale, mean, std, ignored = _normalisation(generator, backbone, train_x)
+    model = build_model(
+        layers, images.shape[1], len(labels), scale, mean, std, backbone=backbone, arch=arch
+    )
+    train_data = _training_data(train_x, y, train, settings, seed, generator, phone_views)
+    val_data = (
+        _dataset(np.asarray(images[val]), y[val], settings.batch_size, seed) if len(val) else None
+    )
+    return Prepared(model, train_data, val_data, train, val, test, (scale, mean, std), ignored)
+
+
+@dataclass
+class Trained:
+    """What fitting a :class:`Prepared` gave: history, phases, step durations, seconds."""
+
+    history: pd.DataFrame
+    phases: list[dict]
+    durations: list[float]
+    seconds: float
+
+
+def finish_fit(
+    prepared: Prepared,
+    trained: Trained,
+    images: np.ndarray,
+    y: np.ndarray,
+    labels: list[str],
+    generator: dict,
+    settings: TrainSettings,
+    *,
+    positive_index: int = 1,
+    backbone: dict | None = None,
+    since: tuple[float, float] | None = None,
+    phone_views: PhoneViews | None = None,
+) -> FitResult:
+    """Test the trained model and gather its metrics (see :func:`fit_and_evaluate`)."""
+    model, history_frame = prepared.model, trained.history
+    scale, mean, std = prepared.normalization
+    model.compile(  # the saved model must load with Keras alone
+        optimizer=fast_optimizers.portable(model.optimizer),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    test = prepared.test
+    metrics = _test_metrics(model, images, y, test, labels, positive_index, settings.batch_size)
+    metrics.update(
+        n_params=int(model.count_params()),
+        n_train=len(prepared.train),
+        n_val=len(prepared.val),
+        n_test=len(test),
+        train_seconds=round(trained.seconds, 3),
+        epochs_run=len(history_frame),
+        input_scale=scale,
+        input_mean=mean.tolist(),
+        input_std=std.tolist(),
+        **step_timer.job_figures(
+            trained.durations, len(prepared.train), len(history_frame), settings.batch_size, since
+        ),
+        batch_size=settings.batch_size,
+        phases=trained.phases,
+    )
+    if phone_views is not None and generator.get("phone_views"):
+        metrics.update(phone_views=int(phone_views.arrays.shape[1]))
+    if backbone is not None:
+        metrics.update(backbone=backbone["name"], ignored_generator_keys=prepared.ignored)
+    return FitResult(model, history_frame, metrics)
+
+
 def fit_and_evaluate(
     images: np.ndarray,
     y: np.ndarray,
@@ -162,55 +268,43 @@ def fit_and_evaluate(
     section (:class:`mobileclf.train.phone_views.PhoneViews`, aligned with the rows). The
     options after ``seed`` are keyword-only: a call names them.
     """
-    train = np.flatnonzero(roles == "train")
-    val = np.flatnonzero(roles == "val")
-    test = np.flatnonzero(roles == evaluate_role)
-    train_x = np.asarray(images[train])
-    scale, mean, std, ignored = _normalisation(generator, backbone, train_x)
-    model = build_model(
-        layers, images.shape[1], len(labels), scale, mean, std, backbone=backbone, arch=arch
-    )
-    train_data = _training_data(train_x, y, train, settings, seed, generator, phone_views)
-    val_data = (
-        _dataset(np.asarray(images[val]), y[val], settings.batch_size, seed) if len(val) else None
+    prepared = prepare_fit(
+        images,
+        y,
+        roles,
+        labels,
+        layers,
+        generator,
+        settings,
+        seed,
+        evaluate_role=evaluate_role,
+        backbone=backbone,
+        arch=arch,
+        phone_views=phone_views,
     )
     timer = step_timer.step_timer()
     started = time.perf_counter()
     history_frame, phases = fit_phases(
-        model,
-        train_data,
-        val_data,
+        prepared.model,
+        prepared.train_data,
+        prepared.val_data,
         settings,
         make_optimizer,
         backbone=backbone,
         arch=arch,
         extra_callbacks=(timer,),
     )
-    train_seconds = time.perf_counter() - started
-    model.compile(  # the saved model must load with Keras alone
-        optimizer=fast_optimizers.portable(model.optimizer),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    trained = Trained(history_frame, phases, timer.durations, time.perf_counter() - started)
+    return finish_fit(
+        prepared,
+        trained,
+        images,
+        y,
+        labels,
+        generator,
+        settings,
+        positive_index=positive_index,
+        backbone=backbone,
+        since=since,
+        phone_views=phone_views,
     )
-    metrics = _test_metrics(model, images, y, test, labels, positive_index, settings.batch_size)
-    metrics.update(
-        n_params=int(model.count_params()),
-        n_train=len(train),
-        n_val=len(val),
-        n_test=len(test),
-        train_seconds=round(train_seconds, 3),
-        epochs_run=len(history_frame),
-        input_scale=scale,
-        input_mean=mean.tolist(),
-        input_std=std.tolist(),
-        **step_timer.job_figures(
-            timer.durations, len(train), len(history_frame), settings.batch_size, since
-        ),
-        batch_size=settings.batch_size,
-        phases=phases,
-    )
-    if phone_views is not None and generator.get("phone_views"):
-        metrics.update(phone_views=int(phone_views.arrays.shape[1]))
-    if backbone is not None:
-        metrics.update(backbone=backbone["name"], ignored_generator_keys=ignored)
-    return FitResult(model, history_frame, metrics)

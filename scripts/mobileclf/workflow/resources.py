@@ -232,8 +232,12 @@ def train_mem_mb(
     activations: int,
     optimizer: str,
     attempt: int = 1,
+    trainings: int = 1,
 ) -> int:
     """Peak memory (MB) of one training job, with 50% margin, times the attempt number.
+
+    ``trainings`` models held at once (the folds of an all-folds job trained as towers,
+    mobileclf.train.towers) each have their own training rows, weights, slots and batch.
 
     The uint8 image array is memory-mapped and its training rows copied twice (NumPy, then
     the tf.data tensor); weights, gradients and optimizer slots are float32 (Adam keeps two
@@ -245,7 +249,7 @@ def train_mem_mb(
     slots = 2 if optimizer == "adam" else 1
     model = params * 4 * (2 + slots)
     batch = batch_size * (activations * 4 * 3 + image_bytes * 4 * 2)
-    estimate_mb = TF_BASELINE_MB + 1.5 * (data + model + batch) / 2**20
+    estimate_mb = TF_BASELINE_MB + 1.5 * max(1, trainings) * (data + model + batch) / 2**20
     return math.ceil(estimate_mb / 100) * 100 * max(1, attempt)
 
 

@@ -15,6 +15,7 @@ import math
 from pathlib import Path
 
 from mobileclf.reduce.grid import parse_block_key
+from mobileclf.train.towers import sequential_reason
 from mobileclf.workflow import resources as res
 from mobileclf.workflow.params import fold_attempts, train_attempt
 from mobileclf.workflow.targets import archs, folds, sizes
@@ -91,7 +92,9 @@ def train_threads(config: dict, wildcards) -> int:
     return res.train_threads(int(wildcards.size))
 
 
-def _train_mem(config: dict, dataset: str, size: int, cost: tuple, retries: int) -> int:
+def _train_mem(
+    config: dict, dataset: str, size: int, cost: tuple, retries: int, trainings: int = 1
+) -> int:
     training = config["training"]
     params, activations, _ = cost
     return res.train_mem_mb(
@@ -102,6 +105,7 @@ def _train_mem(config: dict, dataset: str, size: int, cost: tuple, retries: int)
         activations,
         training["optimizer"],
         retries,
+        trainings,
     )
 
 
@@ -141,11 +145,20 @@ def train_cv_runtime(config: dict, wildcards, attempt: int) -> int:
 
 
 def train_cv_folds_mem_mb(config: dict, wildcards, attempt: int) -> int:
-    """One fold at a time, so one fold's memory (folds' models are freed in between),
-    sized for the fold with the most out-of-memory failures."""
+    """Folds trained as towers (mobileclf.train.towers) are all in memory at once; folds
+    trained one after the other need one fold's memory (models are freed in between).
+    Sized for the fold with the most out-of-memory failures."""
     retries = attempt + max(fold_attempts(config, wildcards))
     cost = _train_cost(config, wildcards)
-    return _train_mem(config, wildcards.dataset, int(wildcards.size), cost, retries)
+    size = int(wildcards.size)
+    reason = sequential_reason(
+        config["architectures"][wildcards.arch],
+        config["generators"][wildcards.generator],
+        "GPU" if train_gpu(config, wildcards) else "CPU",
+        size,
+    )
+    trainings = len(folds(config)) if reason is None else 1
+    return _train_mem(config, wildcards.dataset, size, cost, retries, trainings)
 
 
 def train_cv_folds_runtime(config: dict, wildcards, attempt: int) -> int:
