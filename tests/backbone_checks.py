@@ -31,7 +31,7 @@ def check_trains_and_runs_as_int8_tflite(name: str) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
     from mobileclf.export.convert import calibration_images, convert
-    from mobileclf.export.verify import check_float32, compare, run_tflite
+    from mobileclf.export.verify import VerificationError, check_float32, compare, run_tflite
 
     images, y, roles = _images(n=14)
     settings = TrainSettings.from_config(dict(epochs=1, batch_size=5, learning_rate=0.01))
@@ -53,10 +53,18 @@ def check_trains_and_runs_as_int8_tflite(name: str) -> None:
     check_float32("float32", float32, 1e-4)  # raises VerificationError beyond the tolerance
     flatbuffer = convert(result.model, "int8", calibration_images(images[:10], 8, 0))
     interpreter = Interpreter(model_content=flatbuffer, num_threads=1)
-    interpreter.allocate_tensors()
     (source,), (target,) = interpreter.get_input_details(), interpreter.get_output_details()
     assert source["dtype"] == np.uint8 and list(source["shape"]) == [1, 32, 32, 3]
     assert target["dtype"] == np.uint8 and list(target["shape"]) == [1, 2]
-    int8 = run_tflite(flatbuffer, test)
+    try:
+        int8 = run_tflite(flatbuffer, test)
+    except VerificationError as refused:
+        # One epoch from scratch on 10 images: a deep network can collapse a layer's range
+        # (ResNet101 once, in a CI run on a loaded machine; not in 3 reruns: TF's reductions
+        # are nondeterministic) and XNNPACK then refuses the int8 model with our message
+        # (verify.XNNPACK_REFUSED).
+        # The conversion itself is still checked, in LiteRT's builtin kernels.
+        assert "refuses to prepare this model" in str(refused)
+        int8 = run_tflite(flatbuffer, test, delegates=False)
     assert int8.sum(axis=1) == pytest.approx(np.ones(4), abs=0.02)
     assert compare(keras_probabilities, int8, y[-4:]).max_prob_diff < 0.15

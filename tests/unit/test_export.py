@@ -345,3 +345,37 @@ def test_wilson_interval():
     assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-3)
     low, high = wilson_interval(45, 50)
     assert low == pytest.approx(0.7864, abs=1e-3) and high == pytest.approx(0.9565, abs=1e-3)
+
+
+def test_a_model_xnnpack_refuses_stops_with_the_reason_and_runs_without_it():
+    """An int8 model with a collapsed range (a 1x1 conv of weights +1e4/-1e4 on two equal
+    channels: output always 0, so the requantization scale is out of XNNPACK's range) is
+    refused by XNNPACK, as on a phone: verification says so in one message naming the cause
+    and the way out, not LiteRT's bare RuntimeError; LiteRT's builtin kernels still run it."""
+    import keras
+    import tensorflow as tf
+
+    inputs = keras.Input((2, 2, 2))
+    weights = keras.initializers.Constant([[[[1e4], [-1e4]]]])
+    x = keras.layers.Conv2D(1, 1, use_bias=False, kernel_initializer=weights)(inputs)
+    outputs = keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+
+    def representative():
+        rng = np.random.default_rng(0)
+        for _ in range(8):
+            channel = rng.random((1, 2, 2, 1)).astype(np.float32)
+            yield [np.concatenate([channel, channel], axis=-1)]
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = converter.inference_output_type = tf.uint8
+    flatbuffer = converter.convert()
+    images = np.zeros((1, 2, 2, 2), dtype=np.uint8)
+    with pytest.raises(VerificationError, match=r"XNNPACK .* refuses to prepare this model") as e:
+        run_tflite(flatbuffer, images)
+    assert "collapsed in training" in str(e.value) and "Traceback" not in str(e.value)
+    probabilities = run_tflite(flatbuffer, images, delegates=False)
+    assert probabilities.shape == (1, 2) and probabilities.sum() == pytest.approx(1, abs=0.01)

@@ -42,15 +42,38 @@ def dequantize(values: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return scale * (values.astype(np.float64) - zero_point)
 
 
-def run_tflite(model: bytes, images: np.ndarray, threads: int = 1) -> np.ndarray:
+XNNPACK_REFUSED = (
+    "LiteRT's XNNPACK (the CPU runtime of MediaPipe and of phone apps) refuses to prepare "
+    "this model ({error}). In an int8 model this is a layer whose quantized ranges XNNPACK "
+    "cannot rescale between (requantization scale out of its range), most often a model "
+    "that collapsed in training: check its accuracy and train it longer, or deploy the "
+    "float16/dynamic variant"
+)
+
+
+def run_tflite(
+    model: bytes, images: np.ndarray, threads: int = 1, delegates: bool = True
+) -> np.ndarray:
     """Class probabilities (N × classes, float64) from the LiteRT interpreter.
 
     ``images`` are raw uint8 RGB (N × S × S × 3). One image per invoke, as on a phone.
+    ``delegates=False`` runs LiteRT's builtin kernels without XNNPACK (tests only: a phone
+    runs XNNPACK, so a model it refuses is refused here, :data:`XNNPACK_REFUSED`).
     """
-    from ai_edge_litert.interpreter import Interpreter
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interpreter = Interpreter(model_content=model, num_threads=threads)
-    interpreter.allocate_tensors()
+    resolver = (
+        OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
+    interpreter = Interpreter(
+        model_content=model, num_threads=threads, experimental_op_resolver_type=resolver
+    )
+    try:
+        interpreter.allocate_tensors()
+    except RuntimeError as error:
+        if "XNNPACK" not in str(error):
+            raise
+        raise VerificationError(XNNPACK_REFUSED.format(error=str(error).strip(" .\n"))) from None
     (inp,) = interpreter.get_input_details()
     (out,) = interpreter.get_output_details()
     feed = quantize(np.asarray(images), inp["dtype"], *inp["quantization"])
