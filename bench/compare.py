@@ -8,8 +8,10 @@ size, optimizer) two ways on this machine:
   (a) the published procedure (bench/published_procedure.py) on the pipeline's folds:
       JPEG folders per size and fold, ImageDataGenerator.flow_from_directory, a fresh
       model per run, all in one process with N threads.
-It prints both wall times and their ratio, the mean ± std accuracy tables side by side,
-and per training job images/s, median step time, the share of the job's time spent
+It prints both wall times and their ratio, where the time goes per size and per size x
+generator (job seconds of the pipeline's Snakemake benchmark files against the published
+runs' seconds, so a regression shows where it is), the mean ± std accuracy tables side by
+side, and per training job images/s, median step time, the share of the job's time spent
 outside training steps (start-up, graph building, data loading, validation, evaluation)
 and peak memory. Load averages are printed with every timing: on a busy machine the
 figures are not comparable with a quiet one's.
@@ -152,6 +154,53 @@ def pipeline_jobs(workdir: Path) -> list[dict]:
     return jobs
 
 
+# per-size jobs besides training: the pipeline's prep of one size (the published
+# procedure's is writing that size's JPEG fold folders)
+SIZE_PREP_RULES = ("resize", "check_data", "phone_inputs")
+
+
+def pipeline_seconds_by_size(workdir: Path) -> dict[tuple[int, str], float]:
+    """Job seconds (Snakemake benchmark files) per (size, generator), and per (size, rule)
+    for the size's other jobs (SIZE_PREP_RULES). All-folds jobs count once, so folds
+    trained as towers (which share one training span) are not counted k times."""
+    benchmarks = workdir / "benchmarks"
+    totals: dict[tuple[int, str], float] = {}
+
+    def add(size: str, generator: str, path: Path) -> None:
+        key = (int(size.removesuffix(".tsv")), generator)
+        totals[key] = totals.get(key, 0.0) + float(_benchmark(path)["s"])
+
+    for path in benchmarks.glob("train_cv/bench/*/*/*/fold*.tsv"):
+        add(path.parent.name, path.parents[1].name, path)
+    for path in benchmarks.glob("train_cv_folds/bench/*/*/*.tsv"):
+        add(path.name, path.parent.name, path)
+    for rule in SIZE_PREP_RULES:
+        for path in benchmarks.glob(f"{rule}/bench/*.tsv"):
+            add(path.name, rule, path)
+    return totals
+
+
+def size_table(published: dict, pipeline: dict[tuple[int, str], float]) -> list[str]:
+    """Seconds per size and per size x generator, both methods, with their ratio."""
+    runs: dict[tuple[int, str], float] = {}
+    for run in published["runs"]:
+        key = (int(run["size"]), run["generator"])
+        runs[key] = runs.get(key, 0.0) + run["seconds"]
+    for size, seconds in published["folder_seconds"].items():
+        runs[(int(size), "jpeg_folders")] = seconds
+    keys = sorted(set(runs) | set(pipeline))
+    rows = [(*key, runs.get(key, 0.0), pipeline.get(key, 0.0)) for key in keys]
+    for size in sorted({size for size, _ in keys}):
+        mine = [row for row in rows if row[0] == size]
+        rows.append((size, "all", sum(r[2] for r in mine), sum(r[3] for r in mine)))
+    header = ("size", "generator/job", "published s", "pipeline s", "ratio")
+    lines = [" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 13, 12, 11, 6), strict=True))]
+    for size, generator, theirs, ours in sorted(rows, key=lambda r: (r[0], r[1] == "all")):
+        ratio = f"{ours / theirs:6.2f}" if theirs and ours else f"{'-':>6}"
+        lines.append(f"{size:>5} {generator:>13} {theirs:>12.1f} {ours:>11.1f} {ratio}")
+    return lines
+
+
 def run_published(args, config: dict, workdir: Path) -> tuple[float, dict]:
     """The published procedure in its own process (stock optimizer, default allocator)."""
     grid = workdir / "grid.json"
@@ -271,6 +320,7 @@ def main() -> None:
     cpu_mid = children_cpu_seconds()
     load_mid = load_average()
     pipeline = pipeline_jobs(workdir)
+    by_size = pipeline_seconds_by_size(workdir)
     published_seconds, published = run_published(args, config, workdir)
     cpu_end = children_cpu_seconds()
     load_end = load_average()
@@ -284,6 +334,10 @@ def main() -> None:
         "published_cpu_seconds": published_cpu,
         "load": [load_start, load_mid, load_end],
         "pipeline_jobs": pipeline,
+        "pipeline_seconds_by_size": [
+            {"size": size, "generator": generator, "seconds": seconds}
+            for (size, generator), seconds in sorted(by_size.items())
+        ],
         "published": published,
     }
     # saved before anything is printed: the runs take long and must not be lost
@@ -302,11 +356,18 @@ def main() -> None:
         f"CPU seconds (user + system, all processes): pipeline {pipeline_cpu:.1f},"
         f" published {published_cpu:.1f}, ratio {pipeline_cpu / published_cpu:.3f}",
         "",
+        "where the time goes: job seconds per size and generator, and per size's other jobs"
+        " (the pipeline's resize, check_data and phone_inputs; the published JPEG fold"
+        f" folders); the pipeline's jobs run {args.cores} at a time, so its sums exceed its"
+        " wall time",
+        *size_table(published, by_size),
+        "",
         "accuracy on the test part of each fold, % mean (+- std over folds)",
         *accuracy_table(published["runs"], pipeline),
         "",
         "per training job (published: one process for all runs, so its start-up and JPEG"
-        " folders count once, outside these rows)",
+        " folders count once, outside these rows; pipeline folds trained as towers share one"
+        " training span, so their rows overlap: the table above counts their job once)",
         f"{'method':>9} {'arch':>8} {'gen':>4} {'size':>5} {'fold':>4} {'job s':>8} {'img/s':>8}"
         f" {'step ms':>8} {'outside':>9} {'peak MB':>8} {'cpu s':>7}",
         *job_table("published", published["runs"]),
