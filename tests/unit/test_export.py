@@ -347,7 +347,7 @@ def test_wilson_interval():
     assert low == pytest.approx(0.7864, abs=1e-3) and high == pytest.approx(0.9565, abs=1e-3)
 
 
-def test_a_model_xnnpack_refuses_stops_with_the_reason_and_runs_without_it():
+def test_a_model_xnnpack_refuses_stops_with_the_reason_and_runs_without_it(tmp_path):
     """An int8 model with a collapsed range (a 1x1 conv of weights +1e4/-1e4 on two equal
     channels: output always 0, so the requantization scale is out of XNNPACK's range) is
     refused by XNNPACK, as on a phone: verification says so in one message naming the cause
@@ -379,3 +379,13 @@ def test_a_model_xnnpack_refuses_stops_with_the_reason_and_runs_without_it():
     assert "collapsed in training" in str(e.value) and "Traceback" not in str(e.value)
     probabilities = run_tflite(flatbuffer, images, delegates=False)
     assert probabilities.shape == (1, 2) and probabilities.sum() == pytest.approx(1, abs=0.01)
+    # the phone tests and the latency job open models through the same function
+    from mobileclf.mobile.latency import LatencySettings, measure
+    from mobileclf.mobile.predict import predict_tflite
+
+    path = tmp_path / "model_int8.tflite"
+    path.write_bytes(flatbuffer)
+    with pytest.raises(VerificationError, match=r"refuses to prepare this model"):
+        predict_tflite(path, images, [0.0], [1.0])
+    with pytest.raises(VerificationError, match=r"model_int8\.tflite: LiteRT's XNNPACK"):
+        measure(path, LatencySettings(threads=(1,), warmup=0, runs=1))

@@ -51,29 +51,39 @@ XNNPACK_REFUSED = (
 )
 
 
-def run_tflite(
-    model: bytes, images: np.ndarray, threads: int = 1, delegates: bool = True
-) -> np.ndarray:
-    """Class probabilities (N × classes, float64) from the LiteRT interpreter.
+def open_interpreter(model: bytes | str | Path, threads: int = 1, delegates: bool = True):
+    """A LiteRT interpreter with its tensors allocated, for a flatbuffer or a .tflite path:
+    the one place every stage (verification, phone tests, latency) opens a model, so a model
+    XNNPACK refuses stops each of them with :data:`XNNPACK_REFUSED`, not a bare RuntimeError.
 
-    ``images`` are raw uint8 RGB (N × S × S × 3). One image per invoke, as on a phone.
     ``delegates=False`` runs LiteRT's builtin kernels without XNNPACK (tests only: a phone
-    runs XNNPACK, so a model it refuses is refused here, :data:`XNNPACK_REFUSED`).
+    runs XNNPACK, so a model it refuses is refused here).
     """
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     resolver = (
         OpResolverType.AUTO if delegates else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
     )
-    interpreter = Interpreter(
-        model_content=model, num_threads=threads, experimental_op_resolver_type=resolver
-    )
+    source = {"model_content": model} if isinstance(model, bytes) else {"model_path": str(model)}
+    interpreter = Interpreter(**source, num_threads=threads, experimental_op_resolver_type=resolver)
     try:
         interpreter.allocate_tensors()
     except RuntimeError as error:
         if "XNNPACK" not in str(error):
             raise
         raise VerificationError(XNNPACK_REFUSED.format(error=str(error).strip(" .\n"))) from None
+    return interpreter
+
+
+def run_tflite(
+    model: bytes, images: np.ndarray, threads: int = 1, delegates: bool = True
+) -> np.ndarray:
+    """Class probabilities (N × classes, float64) from the LiteRT interpreter.
+
+    ``images`` are raw uint8 RGB (N × S × S × 3). One image per invoke, as on a phone.
+    ``delegates`` as in :func:`open_interpreter`.
+    """
+    interpreter = open_interpreter(model, threads, delegates)
     (inp,) = interpreter.get_input_details()
     (out,) = interpreter.get_output_details()
     feed = quantize(np.asarray(images), inp["dtype"], *inp["quantization"])

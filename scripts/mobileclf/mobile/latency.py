@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mobileclf.export.verify import VerificationError
+
 
 @dataclass(frozen=True)
 class LatencySettings:
@@ -76,12 +78,11 @@ def example_input(detail: dict, seed: int = 0) -> np.ndarray:
 
 def _measure(model_path: str, threads: int, warmup: int, runs: int) -> dict:
     """Runs in the child process: load, warm up, time ``runs`` single-image invocations."""
-    from ai_edge_litert.interpreter import Interpreter
+    from mobileclf.export.verify import open_interpreter
 
     before, resident = _peak_rss_mb(), _rss_mb()
     started = time.perf_counter()
-    interpreter = Interpreter(model_path=model_path, num_threads=threads)
-    interpreter.allocate_tensors()
+    interpreter = open_interpreter(Path(model_path), threads)
     detail = interpreter.get_input_details()[0]
     interpreter.set_tensor(detail["index"], example_input(detail))
     interpreter.invoke()  # the first invocation also packs weights for XNNPACK
@@ -121,6 +122,9 @@ def measure(model_path: str | Path, settings: LatencySettings) -> list[dict]:
             [sys.executable, "-c", code], capture_output=True, text=True, check=False
         )
         if result.returncode != 0:
+            refused = [line for line in result.stderr.splitlines() if "XNNPACK" in line]
+            if refused and "VerificationError" in refused[-1]:  # the model, not this code
+                raise VerificationError(f"{model_path}: {refused[-1].split(': ', 1)[1]}")
             raise RuntimeError(
                 f"latency measurement of {model_path} failed:\n{result.stderr[-2000:]}"
             )

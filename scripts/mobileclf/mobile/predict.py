@@ -114,12 +114,10 @@ def predict_tflite(
     """Class probabilities from a TFLite file in the LiteRT interpreter, one image per call
     (as the apps do); uint8/int8 inputs get the app's normalised value quantised by the
     tensor's own scale/zero point (identity for the usual uint8 0..255 input)."""
-    from ai_edge_litert.interpreter import Interpreter
-
+    from mobileclf.export.verify import open_interpreter
     from mobileclf.mobile.camera import normalize
 
-    interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
-    interpreter.allocate_tensors()
+    interpreter = open_interpreter(Path(model_path), threads)
     source = interpreter.get_input_details()[0]
     target = interpreter.get_output_details()[0]
     expected = tuple(int(s) for s in source["shape"][1:])
