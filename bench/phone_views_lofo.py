@@ -122,7 +122,7 @@ def scored_inputs(pictures, keys, size: int, seed: int, levels: list[dict], cach
             [
                 camera_input(
                     rgb, size, conditions, np.random.default_rng(image_seed(seed, severity, key))
-                )[0]
+                )
                 for rgb, key in zip(pictures, keys, strict=True)
             ]
         )

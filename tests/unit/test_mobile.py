@@ -19,6 +19,7 @@ from PIL import Image
 from mobileclf.mobile.camera import (
     CameraConditions,
     camera_input,
+    camera_view,
     crop_or_pad_center,
     gallery_input,
     image_seed,
@@ -115,19 +116,63 @@ def test_severity_zero_on_a_frame_size_image_is_the_plain_crop_and_resize():
     for orientation in (0, 90):
         for size in (30, 48, 100):
             rng = np.random.default_rng(image_seed(5, 0, "a.png"))
-            model_input, frame = camera_input(image, size, CameraConditions(), rng, orientation)
+            model_input, frame = camera_view(image, size, CameraConditions(), rng, orientation)
             assert (frame == image).all()
             plain = template_preprocess(to_sensor(image, orientation), size, orientation)
             assert (model_input == plain).all()
-    model_input, _ = camera_input(image, 48, CameraConditions(), np.random.default_rng(0), 0)
+    model_input = camera_input(image, 48, CameraConditions(), np.random.default_rng(0), 0)
     assert (model_input == resize_nearest(image[80:560], 48, 48)).all()
+
+
+def test_camera_input_renders_a_window_with_the_whole_frames_pixels():
+    """camera_input renders only what the template reads (plus blur reach and block
+    alignment): it must equal the input cut from the whole frame, for every condition that
+    mixes neighbouring pixels or not, at small and large sizes, each sensor orientation,
+    with the app's segmentation, a picture wider than the frame and a very wide blur."""
+    from mobileclf.data.segment import app_step
+    from mobileclf.mobile.camera import frame_input, render_window, template_reads
+
+    rng = np.random.default_rng(4)
+    ct_like = rng.integers(0, 256, (316, 322, 3), dtype=np.uint8)
+    ct_like[100:200, 120:220] = 240  # a bright object for the segmentation to find
+    wide = rng.integers(0, 256, (90, 700, 3), dtype=np.uint8)
+    cases = [
+        (CameraConditions(), 50, 90, None),
+        (CameraConditions(light=0.3, contrast=0.1, noise=8, rotation=5, offset=0.05), 12, 0, None),
+        (HARSH, 50, 90, None),
+        (HARSH, 100, 270, None),
+        (HARSH, 224, 180, None),
+        (CameraConditions(blur=9.0, yuv=True), 32, 90, None),
+        (CameraConditions(jpeg_quality=50, fill=1.4), 48, 90, None),
+        (CameraConditions(yuv=True, offset=0.1), 600, 0, None),
+        (HARSH, 32, 90, app_step({"enabled": True, "clusters": 2})),
+    ]
+    for conditions, size, orientation, segment in cases:
+        for picture in (ct_like, wide):
+            seed = image_seed(1, size, f"{conditions}{orientation}")
+            fast = camera_input(
+                picture, size, conditions, np.random.default_rng(seed), orientation, segment
+            )
+            whole, frame = camera_view(
+                picture, size, conditions, np.random.default_rng(seed), orientation, segment
+            )
+            assert (fast == whole).all(), (conditions, size, orientation)
+            assert (frame_input(frame, size, orientation, segment) == whole).all()
+    # the window is what makes it fast: a fraction of the frame, exact-pixel when no
+    # condition mixes neighbours
+    rows, cols = template_reads(50, 90)
+    assert len(rows) == len(cols) == 50 and rows.min() >= 80 and rows.max() < 560
+    picked = render_window(CameraConditions(light=0.3), rows, cols)
+    assert picked[0] is rows and picked[1] is cols
+    band = render_window(HARSH, rows, cols)[0]
+    assert band.start % 8 == 0 and band.stop % 8 == 0 and band.stop - band.start < 560
 
 
 def test_seeded_runs_are_identical_and_seeds_differ():
     image = np.random.default_rng(2).integers(0, 256, (300, 260, 3), dtype=np.uint8)
 
     def run(seed: int, key: str = "covid/1.png") -> tuple[np.ndarray, np.ndarray]:
-        return camera_input(image, 32, HARSH, np.random.default_rng(image_seed(seed, 3, key)))
+        return camera_view(image, 32, HARSH, np.random.default_rng(image_seed(seed, 3, key)))
 
     first, again = run(7), run(7)
     assert (first[0] == again[0]).all() and (first[1] == again[1]).all()
@@ -137,7 +182,7 @@ def test_seeded_runs_are_identical_and_seeds_differ():
 
 def test_harsh_conditions_change_the_input_and_shrink_the_picture():
     image = np.full((400, 400, 3), 255, np.uint8)  # a white picture on a darker background
-    _, frame = camera_input(image, 32, HARSH, np.random.default_rng(0))
+    _, frame = camera_view(image, 32, HARSH, np.random.default_rng(0))
     assert frame.shape == (640, 480, 3)
     centre, corner = frame[300:340, 220:260].mean(), frame[:40, :40].mean()
     assert centre > corner + 30  # the picture fills only part of the frame

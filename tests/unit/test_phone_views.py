@@ -157,7 +157,7 @@ def test_training_and_evaluation_seed_streams_differ(views_run):
         picture = np.asarray(Image.open(root / "data" / key).convert("RGB"))
         for severity, level in enumerate(LEVELS):
             rng = np.random.default_rng(image_seed(42, severity, key))
-            evaluation = camera_input(picture, 12, CameraConditions(**level), rng)[0]
+            evaluation = camera_input(picture, 12, CameraConditions(**level), rng)
             for view in stored[index]:
                 assert not np.array_equal(view, evaluation), (key, severity)
     for key in table.key:
@@ -169,7 +169,7 @@ def test_training_and_evaluation_seed_streams_differ(views_run):
     level = CameraConditions(**LEVELS[3])
     picture = _picture(0)
     same_level = [
-        camera_input(picture, 12, level, np.random.default_rng(seq))[0]
+        camera_input(picture, 12, level, np.random.default_rng(seq))
         for seq in (image_seed(42, 3, "a/0.png"), view_seed(42, "a/0.png", 3))
     ]
     assert not np.array_equal(*same_level)

@@ -81,7 +81,7 @@ def mobile_camera_inputs(args) -> None:
     from mobileclf.data.images import load_rgb
     from mobileclf.data.resize import to_square
     from mobileclf.data.segment import app_step
-    from mobileclf.mobile.camera import CameraConditions, camera_input, image_seed
+    from mobileclf.mobile.camera import CameraConditions, camera_input, camera_view, image_seed
 
     options = args.options
     size = model_size(args.spec)
@@ -94,10 +94,11 @@ def mobile_camera_inputs(args) -> None:
     for i, path in enumerate(holdout.path):
         rgb = load_rgb(Path(args.root) / path, options["max_pixels"], options["oversize"]).rgb
         rng = np.random.default_rng(image_seed(options["seed"], args.severity, path))
-        out[i], frame = camera_input(
-            rgb, size, conditions, rng, options["sensor_orientation"], segment
-        )
-        if i in examples:
+        view = (rgb, size, conditions, rng, options["sensor_orientation"], segment)
+        if i not in examples:
+            out[i] = camera_input(*view)
+        else:  # the whole frame too, for the contact sheet
+            out[i], frame = camera_view(*view)
             frames.append(frame[::2, ::2])  # half resolution is plenty for the contact sheet
             originals.append(to_square(rgb, 160))
     log.info("severity %d (%s): %d images at %d px", args.severity, conditions, len(out), size)

@@ -68,7 +68,7 @@ def phone_inputs(args) -> None:
             rng = np.random.default_rng(image_seed(options["seed"], severity, path))
             camera[severity, i] = camera_input(
                 rgb, size, conditions, rng, options["sensor_orientation"], segment
-            )[0]
+            )
     log.info("%d CV images at %d px: gallery + %d camera levels", len(rows), size, len(levels))
     arrays = {camera_key(k): camera[k] for k in range(len(levels))}
 

@@ -156,7 +156,7 @@ def make_views(
             out[k] = gallery_input(segment(rgb) if segment else rgb, size)
             described = {}
         else:
-            out[k] = camera_input(rgb, size, conditions, rng, sensor_orientation, segment)[0]
+            out[k] = camera_input(rgb, size, conditions, rng, sensor_orientation, segment)
             described = {
                 name: value
                 for name, value in asdict(conditions).items()
