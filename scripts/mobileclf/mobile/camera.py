@@ -175,7 +175,7 @@ def to_sensor(frame: np.ndarray, sensor_orientation: int = 90) -> np.ndarray:
 # rows and columns, so ``camera_input`` renders a *window*: those pixels when every
 # condition is per pixel, else their band of rows plus the blur's reach, on the frame's
 # 8-pixel grid (JPEG, NV21 blocks). Same arithmetic, same (whole-frame) random draws: the
-# input equals the whole frame's (tests/unit/test_mobile.py). Measured on CT slices:
+# input equals the whole frame's (tests/unit/test_camera.py). Measured on CT slices:
 # severity 0 24 -> 5 ms, severities 1-3 58 -> 41 ms (noise draw, blur and YUV remain).
 
 Window = tuple[slice | np.ndarray, slice | np.ndarray]
