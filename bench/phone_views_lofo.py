@@ -215,13 +215,20 @@ def main() -> None:
         "--plain", type=float, nargs="*", default=[], help="extra plain_probability values"
     )
     arguments.add_argument("--only", nargs="*", help="run these variants only (by name)")
+    arguments.add_argument(
+        "--layers",
+        type=yaml.safe_load,
+        help="architecture layers as YAML (default: model1 of config/paper.yaml), e.g. "
+        "'[{type: conv, filters: 32}, {type: maxpool}, {type: gap}, {type: dense, units: 128}]'",
+    )
     arguments.add_argument("--workdir", default="bench-lofo")
     arguments.add_argument("--json", help="write the figures here")
     args = arguments.parse_args()
     from mobileclf.data.datasets import load
 
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
-    args.layers = paper["architectures"]["model1"]["layers"]
+    args.arch = "model1" if args.layers is None else "layers " + json.dumps(args.layers)
+    args.layers = args.layers or paper["architectures"]["model1"]["layers"]
     levels = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["mobile"][
         "camera_levels"
     ]
@@ -256,7 +263,7 @@ def main() -> None:
         results[name] = run_variant(name, spec, data, views, rows, inputs, args)
         print(json.dumps({name: results[name]}), flush=True)  # partial figures as they come
     print(
-        f"\n{args.root}, {args.size} px, {args.folds} folds, {args.epochs} epochs, model1, "
+        f"\n{args.root}, {args.size} px, {args.folds} folds, {args.epochs} epochs, {args.arch}, "
         f"Adam, {args.views} views per image; accuracy % pooled over the CV test folds "
         f"({next(iter(results.values()))['computer']['n']} images), (difference to the full phone "
         f"generator); {load_average()}, {os.cpu_count()} CPUs\n"
