@@ -178,16 +178,18 @@ def to_sensor(frame: np.ndarray, sensor_orientation: int = 90) -> np.ndarray:
 # input equals the whole frame's (tests/unit/test_camera.py). Measured on CT slices:
 # severity 0 24 -> 5 ms, severities 1-3 58 -> 41 ms (noise draw, blur and YUV remain).
 
-Window = tuple[slice | np.ndarray, slice | np.ndarray]
+Window = tuple[slice, slice] | tuple[np.ndarray, np.ndarray]  # see render_window
 FULL: Window = (slice(0, FRAME_HEIGHT), slice(0, FRAME_WIDTH))
 
 
+def _key(window: Window):
+    """The index of ``window`` in a frame-sized array: a band is two slices (a view), picked
+    rows x columns an open mesh (a copy)."""
+    return window if isinstance(window[0], slice) else np.ix_(*window)
+
+
 def _take(array: np.ndarray, window: Window) -> np.ndarray:
-    """``array``'s pixels in ``window`` (a view for a band, a copy for picked pixels)."""
-    rows, cols = window
-    if isinstance(rows, slice) and isinstance(cols, slice):
-        return array[rows, cols]
-    return array[np.ix_(_indices(rows, array.shape[0]), _indices(cols, array.shape[1]))]
+    return array[_key(window)]
 
 
 def _indices(index: slice | np.ndarray, length: int) -> np.ndarray:
@@ -372,10 +374,7 @@ def camera_input(
     rows, cols = template_reads(side if app_step is not None else size, sensor_orientation)
     window = render_window(conditions, rows, cols)
     frame = np.zeros((*FRAME_SHAPE, 3), dtype=np.uint8)
-    if isinstance(window[0], slice):
-        frame[window] = camera_frame(rgb, conditions, rng, window)
-    else:
-        frame[np.ix_(*window)] = camera_frame(rgb, conditions, rng, window)
+    frame[_key(window)] = camera_frame(rgb, conditions, rng, window)
     return frame_input(frame, size, sensor_orientation, app_step)
 
 
