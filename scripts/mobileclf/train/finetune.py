@@ -11,8 +11,8 @@ phase, everything trainable (freezing random features would train the head on no
 The job's log says which phases ran; metrics.json lists them.
 
 Each phase compiles with Keras' ``steps_per_execution`` (:func:`steps_per_execution`):
-several train steps per call of the traced function, which at small image sizes saves a
-fifth of a step's time (Python and callback overhead per call) and trains the same
+several train steps per call of the traced function. That saves a sixth of a 50 px step
+(Python and callback overhead per call, less visible at larger sizes) and trains the same
 weights bit for bit (bench/README.md, "Steps per execution").
 
 Each phase gets a fresh optimizer, its own schedule (from the phase's base learning rate)
@@ -36,11 +36,13 @@ log = logging.getLogger(__name__)
 
 
 # Most train steps one call of the traced train function runs (Keras' steps_per_execution).
-# At 50 px (model1, batch 10, one thread) a step costs 21% less at 25 steps per call than
-# at 1, at 100 px the saving is lost in the noise (bench/spe.py, bench/README.md). Only
-# the per-batch callbacks see fewer, longer batches: none of the training's callbacks acts
-# per batch (schedules and early stopping act per epoch; StepTimer counts the steps of a
-# call). 1 restores one step per call.
+# model1, batch 10, one thread: a 50 px step costs 17% less with a whole epoch (19 steps)
+# per call than with one, a 100 px step 5% less; the saving levels off from 10 steps per
+# call, 25 is on the plateau (bench/spe.py, bench/README.md). The steps and their random
+# draws are the same, so are the weights, bit for bit (tests/unit/
+# test_steps_per_execution.py). Only per-batch callbacks would see fewer, longer batches:
+# none of the training's acts per batch (schedules and early stopping act per epoch;
+# StepTimer counts the steps of a call). 1 restores one step per call.
 MAX_STEPS_PER_EXECUTION = 25
 
 
