@@ -10,6 +10,11 @@ A backbone with ``weights: none`` has no features to protect: it trains in one `
 phase, everything trainable (freezing random features would train the head on noise).
 The job's log says which phases ran; metrics.json lists them.
 
+Each phase compiles with Keras' ``steps_per_execution`` (:func:`steps_per_execution`):
+several train steps per call of the traced function. That saves a sixth of a 50 px step
+(Python and callback overhead per call, less visible at larger sizes) and trains the same
+weights bit for bit (bench/README.md, "Steps per execution").
+
 Each phase gets a fresh optimizer, its own schedule (from the phase's base learning rate)
 and its own early stopping; the history rows carry ``phase`` and ``learning_rate``.
 """
@@ -28,6 +33,25 @@ from mobileclf.train.backbones import BackboneSpec, set_trainable
 from mobileclf.train.schedules import Schedule, callbacks
 
 log = logging.getLogger(__name__)
+
+
+# Most train steps one call of the traced train function runs (Keras' steps_per_execution).
+# model1, batch 10, one thread: a 50 px step costs 17% less with a whole epoch (19 steps)
+# per call than with one, a 100 px step 5% less; the saving levels off from 10 steps per
+# call, 25 is on the plateau (bench/spe.py, bench/README.md). The steps and their random
+# draws are the same, so are the weights, bit for bit (tests/unit/
+# test_steps_per_execution.py). Only per-batch callbacks would see fewer, longer batches:
+# none of the training's acts per batch (schedules and early stopping act per epoch;
+# StepTimer counts the steps of a call). 1 restores one step per call.
+MAX_STEPS_PER_EXECUTION = 25
+
+
+def steps_per_execution(train_data) -> int:
+    """Steps per call for ``train_data`` (a batched tf.data.Dataset): its batches per
+    epoch, at most MAX_STEPS_PER_EXECUTION (more than an epoch would only pad the
+    epoch's one call); 1 when the dataset does not know its length (Keras' default)."""
+    batches = int(train_data.cardinality())
+    return max(1, min(batches, MAX_STEPS_PER_EXECUTION))
 
 
 @dataclass(frozen=True)
@@ -98,6 +122,7 @@ def fit_phases(
             optimizer=make_optimizer(replace(settings, learning_rate=phase.learning_rate)),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
+            steps_per_execution=steps_per_execution(train_data),
         )
         trainable_params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
         log.info(

@@ -186,12 +186,14 @@ def prepare_fit(
 
 @dataclass
 class Trained:
-    """What fitting a :class:`Prepared` gave: history, phases, step durations, seconds."""
+    """What fitting a :class:`Prepared` gave: history, phases, train call durations,
+    seconds, and the train steps of each call (None: one each, as the towers run them)."""
 
     history: pd.DataFrame
     phases: list[dict]
     durations: list[float]
     seconds: float
+    call_steps: list[int] | None = None
 
 
 def finish_fit(
@@ -229,7 +231,12 @@ def finish_fit(
         input_mean=mean.tolist(),
         input_std=std.tolist(),
         **step_timer.job_figures(
-            trained.durations, len(prepared.train), len(history_frame), settings.batch_size, since
+            trained.durations,
+            len(prepared.train),
+            len(history_frame),
+            settings.batch_size,
+            since,
+            trained.call_steps,
         ),
         batch_size=settings.batch_size,
         phases=trained.phases,
@@ -294,7 +301,8 @@ def fit_and_evaluate(
         arch=arch,
         extra_callbacks=(timer,),
     )
-    trained = Trained(history_frame, phases, timer.durations, time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    trained = Trained(history_frame, phases, timer.durations, seconds, timer.call_steps)
     return finish_fit(
         prepared,
         trained,
