@@ -243,8 +243,14 @@ def _kernel_peak_rss_mb() -> float:
 
 def _assert_is_this_process_peak(reported: float, before: float, after: float) -> None:
     """``reported`` (MiB, rounded to 0.1) was this process's peak while it was computed: not
-    below the peak already reached before, not above the peak reached after."""
-    assert before - 0.05 <= reported <= after + 0.05, (before, reported, after)
+    below the peak already reached before, not above the peak reached after, within 4 MiB.
+
+    Linux keeps resident-set counters per thread and folds them into the process's total
+    lazily (SPLIT_RSS_COUNTING: up to 64 pages a thread), so two readings of VmHWM a moment
+    apart can differ by a few hundred KiB either way with TensorFlow's threads running
+    (seen: 768.46 before, 768.25 after). 4 MiB still fails a wrong unit (KiB read as MiB
+    or bytes: 1024x) or another process's peak."""
+    assert before - 4 <= reported <= after + 4, (before, reported, after)
 
 
 def test_job_figures_from_step_durations():
