@@ -1,6 +1,7 @@
 """`snakemake` of .venv-slurm (`make install-slurm` writes the wrapper that runs this file):
-Snakemake itself, with one change for cluster runs: a job that failed before it started
-keeps the outputs of its previous run, and its error does not show the previous run's log.
+Snakemake itself, with two changes for cluster runs: a job that failed before it started
+keeps the outputs of its previous run, and its error does not show the previous run's log;
+and job groups are rebuilt from scratch whenever the DAG changes (`_fresh_groups`).
 
 Why. On a cluster the submit host never prepares a job (the job's own Snakemake removes the
 old outputs on the compute node when it starts), but when a job fails, the submit host
@@ -15,7 +16,19 @@ this Snakemake started (a job that started removes its outputs first, and a job 
 some has newer files). Such a job's outputs and metadata are left as they were; its
 outputs stay marked incomplete when it had been submitted, so the next run (with
 rerun-incomplete, profiles/default) runs it again. Log files older than this run are not
-printed; the message says so. Everything else is Snakemake 9's behaviour unchanged.
+printed; the message says so.
+
+Groups. Snakemake 9.27 rebuilds the job groups (profiles/slurm/config.yaml `groups`) after
+every checkpoint, but its group factory hands back the group object of an earlier build
+when a job's group starts from the same jobs, and merging (a group's connected parts,
+`group-components`) grows that cached object in place without re-sorting it. Across
+rebuilds a group then collects the replaced (stale) instances of jobs that a checkpoint
+re-evaluated (seen: the tiny config's `mobile` group, 14 jobs, held 21 after two
+checkpoints) and iterates its old sort order, which can leave a new instance out of every
+group: the run then stops with `KeyError: mobile_latency` (or another grouped rule) in
+`update_ready`, at random, as set order decides. `_fresh_groups` makes the factory build a
+new group each time, so each rebuild sees only the DAG's current jobs. Related upstream:
+snakemake/snakemake#4202. Everything else is Snakemake 9's behaviour unchanged.
 """
 
 from __future__ import annotations
@@ -65,6 +78,19 @@ def _patch() -> None:
 
     jobs.Job.postprocess = keep_outputs_of_unstarted
     jobs.Job.get_log_error_info = without_stale_logs
+    _fresh_groups()
+
+
+def _fresh_groups() -> None:
+    """Every group build starts from new group objects (module docstring, "Groups"): the
+    DAG compares groups by their jobs (equality, hash), never by identity, so nothing
+    needs the cached object back."""
+    from snakemake import jobs
+
+    def new(self, id, members, resources):
+        return jobs.GroupJob(id, frozenset(members), resources)
+
+    jobs.GroupJobFactory.new = new
 
 
 def main() -> None:
