@@ -75,8 +75,10 @@ run: $(BIN)/.installed $(WEB_RUNTIME)
 	@$(BIN)/python scripts/check_config.py $(CONFIG)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 
+# --durations: the slowest tests in every run (CI prints them), to keep the suite within
+# its 25-minute budget (docs/development.md)
 test: $(BIN)/.installed $(WEB_RUNTIME)
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --durations=25
 
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -ra tests/unit
