@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -257,14 +258,19 @@ def test_job_figures_from_step_durations():
     from mobileclf.train.step_timer import job_figures
 
     before = _kernel_peak_rss_mb()
-    figures = job_figures([2.0, 0.1, 0.3, 0.2, 0.2], n_train=25, epochs=2, batch_size=10)
+    # clocks started 100 s ago (``since``): the made-up 2.8 s of steps are 2.8% of them,
+    # whatever ran in this process before (alone, a young process is shorter than 2.8 s)
+    started = time.time() - 100.0
+    figures = job_figures(
+        [2.0, 0.1, 0.3, 0.2, 0.2], n_train=25, epochs=2, batch_size=10, since=(started, 0.0)
+    )
     after = _kernel_peak_rss_mb()
     assert figures["train_steps"] == 5
     assert figures["first_step_seconds"] == 2.0
     assert figures["step_seconds_median"] == 0.2  # tracing (first step) excluded
     assert figures["step_seconds_total"] == pytest.approx(2.8)
     assert figures["images_per_second"] == pytest.approx((50 - 10) / 0.8)
-    assert 0 < figures["outside_steps_share"] < 1
+    assert figures["outside_steps_share"] == pytest.approx(1 - 2.8 / 100, abs=0.01)
     _assert_is_this_process_peak(figures["peak_rss_mb"], before, after)
 
 
