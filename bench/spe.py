@@ -70,6 +70,13 @@ def _child(args) -> None:
     from mobileclf.train.fit import TrainSettings, fit_and_evaluate
 
     finetune.MAX_STEPS_PER_EXECUTION = args.cap
+    if args.jit_compile:  # XLA: Keras' "auto" leaves it off on a CPU-only machine
+        compile_ = keras.Model.compile
+
+        def with_xla(model, *positional, **named):
+            return compile_(model, *positional, **{**named, "jit_compile": True})
+
+        keras.Model.compile = with_xla
     images, y, roles, labels = _inputs(args)
     paper = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     section = {**paper["training"], "optimizer": "adam", "learning_rate": 0.001}
@@ -112,6 +119,7 @@ def _run(args, data: str, size: int, cap: int) -> dict:
     command += ["--epochs", str(args.epochs), "--threads", str(args.threads)]
     command += ["--seed", str(args.seed), "--arch", args.arch, "--generator", args.generator]
     command += ["--random", str(args.random)] if args.random else ["--data", data]
+    command += ["--jit-compile"] if args.jit_compile else []
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
         sys.exit(f"cap {cap} at {size} px failed:\n{done.stderr[-3000:]}")
@@ -149,6 +157,7 @@ def main() -> None:
     arguments.add_argument("--threads", type=int, default=1)
     arguments.add_argument("--seed", type=int, default=42)
     arguments.add_argument("--json", help="also write every run's figures to this file")
+    arguments.add_argument("--jit-compile", action="store_true", help="compile with XLA")
     arguments.add_argument("--size", type=int, help=argparse.SUPPRESS)
     arguments.add_argument("--cap", type=int, help=argparse.SUPPRESS)
     args = arguments.parse_args()
