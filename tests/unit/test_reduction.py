@@ -170,6 +170,38 @@ def test_block_training_equals_fit_and_evaluate(tmp_path):
                 assert measured == (row["n_params"], row["tflite_bytes"])
 
 
+def test_block_with_early_stopping_trains_each_cell_alone():
+    """With early stopping a cell stops at its own epoch, which one packed graph cannot
+    do: each cell trains alone, with the fold's seed, as a train_cv job would."""
+    import keras
+
+    from mobileclf.reduce.block import train_block
+    from mobileclf.train.architectures import with_reduction
+    from mobileclf.train.fit import TrainSettings, fit_and_evaluate
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 255, (30, 12, 12, 3), dtype=np.uint8)
+    y = (images[:, :6].mean(axis=(1, 2, 3)) > images[:, 6:].mean(axis=(1, 2, 3))).astype(np.int64)
+    splits = pd.DataFrame({"fold0": np.array((["train"] * 3 + ["val", "test"]) * 6)})
+    layers = TINY_CONFIG["architectures"]["tiny"]["layers"]
+    generator = TINY_CONFIG["generators"]["g1"]
+    section = {"epochs": 6, "batch_size": 8, "optimizer": "adam", "early_stopping_patience": 1}
+    settings = TrainSettings.from_config(section)
+    cells = [(1, 3), (3, 2)]
+    rows = train_block(images, y, splits, ["a", "b"], layers, cells, generator, settings, seed=5)
+    for row, cell in zip(rows, cells, strict=True):
+        keras.utils.set_random_seed(5)
+        single = fit_and_evaluate(
+            images, y, splits["fold0"].to_numpy(), ["a", "b"], with_reduction(layers, *cell),
+            generator, settings, 5,
+        )  # fmt: skip
+        assert (row["filters"], row["neurons"], row["seed"]) == (*cell, 5)
+        assert row["accuracy"] == single.metrics["accuracy"]
+        assert row["loss"] == pytest.approx(single.metrics["loss"], rel=1e-6)
+        assert row["n_params"] == single.model.count_params()
+        assert row["train_seconds"] > 0
+
+
 def _summary_cli(tmp_path, arch_spec: dict) -> dict:
     selection = {
         "arch": "gapnet",

@@ -159,6 +159,18 @@ class BlockTrainer:
         return models
 
 
+def _fit_cell(images, y, roles, labels, spec, generator, settings, seed, phone_views) -> tuple:
+    """(model, metrics, seconds) of one cell trained alone (early stopping: each cell
+    stops at its own epoch, which one block graph cannot do)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    result = fit_and_evaluate(
+        images, y, roles, labels, spec, generator, settings, seed, phone_views=phone_views
+    )
+    return result.model, result.metrics, result.metrics["train_seconds"]
+
+
 def train_block(
     images: np.ndarray,
     y: np.ndarray,
@@ -177,8 +189,6 @@ def train_block(
     measured once per cell, on fold 0's trained model (it depends on the layer shapes,
     not on which fold's trained weights are stored).
     """
-    import keras
-
     folds = sorted(int(column[4:]) for column in splits.columns if column.startswith("fold"))
     cell_layers = [(cell, with_reduction(layers, *cell)) for cell in cells]
     rows: list[dict] = []
@@ -188,21 +198,12 @@ def train_block(
         roles = splits[f"fold{fold}"].to_numpy()
         fold_seed = seed + fold
         if settings.early_stopping_patience:
-            results = []
-            for _cell, cell_spec in cell_layers:
-                keras.utils.set_random_seed(fold_seed)
-                result = fit_and_evaluate(
-                    images,
-                    y,
-                    roles,
-                    labels,
-                    cell_spec,
-                    generator,
-                    settings,
-                    fold_seed,
-                    phone_views=phone_views,
+            results = [
+                _fit_cell(
+                    images, y, roles, labels, spec, generator, settings, fold_seed, phone_views
                 )
-                results.append((result.model, result.metrics, result.metrics["train_seconds"]))
+                for _cell, spec in cell_layers
+            ]
         else:
             metrics, seconds = trainer.train_fold(
                 images, y, roles, generator, settings, fold_seed, phone_views
