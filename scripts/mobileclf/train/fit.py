@@ -92,7 +92,9 @@ def _phone_dataset(
     stack = np.concatenate([images[:, None], views], axis=1)  # (n, K+1, S, S, 3) uint8
     data = tf.data.Dataset.from_tensor_slices((stack, labels))
     data = data.shuffle(len(stack), seed=seed, reshuffle_each_iteration=True)
-    data = data.map(view_draw_fn(spec["phone_views"]["plain_probability"], seed))
+    section = spec["phone_views"]
+    warm_up = int(section.get("plain_epochs", 0)) * len(stack)  # draws: epochs × images
+    data = data.map(view_draw_fn(section["plain_probability"], seed, warm_up))
     data = data.batch(batch).map(lambda x, y: (tf.cast(x, tf.float32), y))
     augment = augment_fn(spec, seed)
     if augment is not None:

@@ -280,12 +280,14 @@ def latency_options(config: dict, wildcards) -> str:
 
 
 def phone_views_options(config: dict, wildcards) -> str:
-    """What a generator's views depend on: its phone_views ranges (not plain_probability,
-    which only training reads), the camera's orientation, decoding, seed, segmentation."""
+    """What a generator's views depend on: its phone_views ranges (not plain_probability
+    or plain_epochs, which only training reads: mobileclf.train.phone_views.TRAINING_ONLY),
+    the camera's orientation, decoding, seed, segmentation."""
     section = config["generators"][wildcards.generator]["phone_views"]
+    training_only = ("plain_probability", "plain_epochs")
     return as_json(
         {
-            "phone_views": {k: v for k, v in section.items() if k != "plain_probability"},
+            "phone_views": {k: v for k, v in section.items() if k not in training_only},
             "sensor_orientation": config["mobile"]["sensor_orientation"],
             **_decode_limits(config, wildcards.dataset),
             "seed": config["seed"],
