@@ -201,6 +201,8 @@ def view_draw_fn(plain_probability: float, seed: int, plain_draws: int = 0):
     computer-path accuracy; fitting the plain task first, then the views, is the curriculum
     this option measures (docs/phone-views.md, "Recipe search"). The random draws are made
     either way, so 0 keeps the draws, and the models, of the generator without it.
+    ``plain_pass`` (mobileclf.train.fit._phone_dataset) adds a plain copy of every image
+    beside this draw; the draws, one per image and epoch, are counted the same.
 
     Mapped per image before batching, so every epoch draws afresh for every image; its own
     stateful generator (not augment_fn's) keeps Table 1 augmentation draws unchanged.
