@@ -20,12 +20,21 @@ here tunes anything; the figures go to docs/phone-views.md.
 
     python bench/phone_views_holdouts.py --root ../shared/datasets/sarscov2-ct-mini \\
         --size 50 --epochs 15 --holdouts 10 --workdir bench-holdouts --json holdouts.json
+
+Recipe search: ``--phone-views '{"plain_probability": 0.5}'`` overrides keys of the phone
+generator's ``phone_views`` section (config/paper.yaml) for this run, and ``--seeds 100-119``
+draws the holdouts from split seeds that the reported ones (42, 1..19) never use: tune on
+those, then confirm the one chosen recipe once on the reported seeds. The views are cached
+per view options (``views_<size>_<hash>.npy``), and g1's figures per (size, epochs, split
+seed) in ``g1_<size>_<epochs>.json`` in the workdir (``--no-g1-cache`` retrains it), so
+recipes on the same seeds share g1's trainings.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 import time
@@ -70,6 +79,24 @@ def scored_inputs(pictures, keys, size: int, seed: int, levels: list[dict], cach
         )
     np.savez(cache, **sets)
     return sets
+
+
+def seed_list(text: str) -> list[int]:
+    """``"100-119"`` or ``"42,1-19"``: split seeds, in order."""
+    seeds = []
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        seeds.extend(range(int(low), int(high or low) + 1))
+    return seeds
+
+
+def views_cache(workdir: Path, size: int, spec: dict) -> Path:
+    """The views file of ``spec``'s view options (plain_probability never remakes views)."""
+    from mobileclf.train.phone_views import PhoneViewSettings
+
+    options = PhoneViewSettings.from_config(spec["phone_views"]).view_options()
+    digest = hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:12]
+    return workdir / f"views_{size}_{digest}.npy"
 
 
 def holdout_splits(manifest, split: dict, seed: int):
@@ -142,6 +169,16 @@ def main() -> None:
     arguments.add_argument("--epochs", type=int, default=15)
     arguments.add_argument("--seed", type=int, default=42, help="view and camera-input seed")
     arguments.add_argument("--holdouts", type=int, default=10, help="split seeds 42, 1, 2, …")
+    arguments.add_argument(
+        "--seeds", type=seed_list, help="split seeds instead, e.g. 100-119 (tuning) or 42,1-19"
+    )
+    arguments.add_argument(
+        "--phone-views", type=json.loads, default={},
+        help="JSON overrides of the phone generator's phone_views keys (recipe search)",
+    )  # fmt: skip
+    arguments.add_argument(
+        "--no-g1-cache", action="store_true", help="retrain g1 even if the workdir has it"
+    )
     arguments.add_argument("--workdir", default="bench-holdouts")
     arguments.add_argument("--json", help="write every holdout's figures here")
     args = arguments.parse_args()
@@ -167,14 +204,19 @@ def main() -> None:
     inputs = scored_inputs(
         pictures, keys, args.size, args.seed, levels, workdir / f"scored_{args.size}.npz"
     )
-    phone = filled(paper["generators"]["phone"])
+    recipe = paper["generators"]["phone"]
+    recipe = {**recipe, "phone_views": {**recipe["phone_views"], **args.phone_views}}
+    phone = filled(recipe)
+    print(f"phone recipe: {json.dumps(phone['phone_views'], sort_keys=True)}", flush=True)
     views = views_for(
-        phone, pictures, keys, args.size, args.seed, workdir / f"views_{args.size}.npy"
+        phone, pictures, keys, args.size, args.seed, views_cache(workdir, args.size, phone)
     )
     print(f"inputs and views: {time.perf_counter() - started:.0f} s; {load_average()}", flush=True)
     generators = {"g1": filled(paper["generators"]["g1"]), "phone": phone}
+    g1_file = workdir / f"g1_{args.size}_{args.epochs}.json"  # keyed by split seed
+    g1_cache = json.loads(g1_file.read_text()) if g1_file.exists() else {}
     runs = []
-    for seed in [42, *range(1, args.holdouts)][: args.holdouts]:
+    for seed in args.seeds or [42, *range(1, args.holdouts)][: args.holdouts]:
         splits = holdout_splits(manifest, paper["split"], seed)
         if splits.path.tolist() != keys:
             sys.exit("make_splits changed the row order: the arrays no longer line up")
@@ -183,10 +225,15 @@ def main() -> None:
         started = time.perf_counter()
         run = {"seed": seed, "n_holdout": int((roles == "holdout").sum())}
         for name, spec in generators.items():
+            if name == "g1" and str(seed) in g1_cache and not args.no_g1_cache:
+                run[name] = g1_cache[str(seed)]
+                continue
             own_views = views if name == "phone" else None
             run[name] = train_and_score(
                 spec, data, layers, roles, own_views, inputs, args.epochs, seed
             )
+        g1_cache[str(seed)] = run["g1"]
+        g1_file.write_text(json.dumps(g1_cache, indent=1))
         runs.append(run)
         print(f"holdout seed {seed} ({time.perf_counter() - started:.0f} s): {json.dumps(run)}",
               flush=True)  # fmt: skip
@@ -194,6 +241,7 @@ def main() -> None:
         f"\n{args.root}, {args.size} px, model1, Adam 0.001, batch 10, {args.epochs} epochs, "
         f"{len(runs)} holdouts of {runs[0]['n_holdout']} images (split seeds "
         f"{', '.join(str(run['seed']) for run in runs)}); {load_average()}\n"
+        f"phone recipe: {json.dumps(phone['phone_views'], sort_keys=True)}\n"
     )
     print(summary(runs))
     if args.json:

@@ -209,6 +209,44 @@ def test_plain_probability_one_trains_on_plain_images_only():
     assert all((images.numpy() == 7).all() for images, _ in data)
 
 
+def test_plain_epochs_warm_up_trains_on_plain_images_first_then_on_views():
+    from mobileclf.train.fit import _phone_dataset
+
+    plain = np.full((5, 4, 4, 3), 7, dtype=np.uint8)
+    views = np.full((5, 3, 4, 4, 3), 200, dtype=np.uint8)
+    spec = {"phone_views": {"plain_probability": 0.0, "plain_epochs": 2}}
+    data = _phone_dataset(plain, views, np.arange(5), 2, 1, spec)
+    epochs = [np.concatenate([images.numpy() for images, _ in data]) for _ in range(3)]
+    assert (epochs[0] == 7).all() and (epochs[1] == 7).all()  # the warm-up: plain only
+    assert (epochs[2] == 200).all()  # then plain_probability 0: views only
+
+
+def test_plain_pass_shows_every_image_once_plain_and_once_drawn_per_epoch():
+    """2n images per epoch: each image's plain image once, and once what the draw gives
+    (plain_probability 0: a view), shuffled together, afresh each epoch."""
+    from mobileclf.train.fit import _phone_dataset
+
+    n = 6
+    plain = np.zeros((n, 4, 4, 3), dtype=np.uint8)
+    plain[:, :, :, 0] = np.arange(1, n + 1)[:, None, None]  # plain image i is i + 1
+    views = np.full((n, 3, 4, 4, 3), 200, dtype=np.uint8)
+    spec = {"phone_views": {"plain_probability": 0.0, "plain_pass": True}}
+    data = _phone_dataset(plain, views, np.arange(n), 4, 1, spec)
+    assert int(data.cardinality()) == 3  # 2n / batch 4: Keras' steps per call know it
+    orders = []
+    for _ in range(2):  # epochs
+        batches = list(data)
+        images = np.concatenate([x.numpy()[:, 0, 0, 0] for x, _ in batches])
+        labels = np.concatenate([y.numpy() for _, y in batches])
+        assert len(images) == 2 * n
+        shown_plain = images != 200
+        assert sorted(labels[shown_plain]) == list(range(n))  # each plain image once
+        assert (images[shown_plain] == labels[shown_plain] + 1).all()  # with its label
+        assert sorted(labels[~shown_plain]) == list(range(n))  # and each drawn once
+        orders.append(labels.tolist())
+    assert orders[0] != orders[1]  # reshuffled each epoch
+
+
 def test_schema_defaults_are_the_library_defaults_and_rerun_contract():
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["generators"]["bare"] = {"phone_views": {}}
@@ -230,10 +268,12 @@ def test_schema_defaults_are_the_library_defaults_and_rerun_contract():
         "results/demo/phone_views/48/phone.npy"
     ]
     assert T.final_phone_views(config, Wildcards, {**chosen, "generator": "g1"}) == []
-    # plain_probability is read by training only: editing it never remakes the views
+    # plain_probability, plain_epochs, plain_pass: read by training only, never remake views
     Wildcards.generator = "phone"
     before = P.phone_views_options(config, Wildcards)
     config["generators"]["phone"]["phone_views"]["plain_probability"] = 0.9
+    config["generators"]["phone"]["phone_views"]["plain_epochs"] = 3
+    config["generators"]["phone"]["phone_views"]["plain_pass"] = True
     assert P.phone_views_options(config, Wildcards) == before
     config["generators"]["phone"]["phone_views"]["blur"] = 1.0
     assert P.phone_views_options(config, Wildcards) != before

@@ -86,13 +86,32 @@ def _phone_dataset(
     images: np.ndarray, views: np.ndarray, labels: np.ndarray, batch: int, seed: int, spec: dict
 ):
     """Training data of a ``phone_views`` generator: per epoch and image, the plain image or
-    one of its K precomputed views (view_draw_fn), then the spec's Table 1 augmentation."""
+    one of its K precomputed views (view_draw_fn), then the spec's Table 1 augmentation.
+
+    ``plain_pass``: every epoch shows each image twice, once plain (what the generator
+    without phone_views trains on) and once drawn as above, the 2n images shuffled
+    together (seeded, afresh each epoch): twice the steps per epoch."""
     import tensorflow as tf
 
     stack = np.concatenate([images[:, None], views], axis=1)  # (n, K+1, S, S, 3) uint8
     data = tf.data.Dataset.from_tensor_slices((stack, labels))
-    data = data.shuffle(len(stack), seed=seed, reshuffle_each_iteration=True)
-    data = data.map(view_draw_fn(spec["phone_views"]["plain_probability"], seed))
+    section = spec["phone_views"]
+    warm_up = int(section.get("plain_epochs", 0)) * len(stack)  # draws: epochs × images
+    draw = view_draw_fn(section["plain_probability"], seed, warm_up)
+    if section.get("plain_pass", False):
+
+        def plain_and_drawn(image_stack, label):
+            drawn, _ = draw(image_stack, label)
+            return tf.stack([image_stack[0], drawn]), tf.stack([label, label])
+
+        # draws in image order (one per image and epoch, as without plain_pass), then the
+        # union is shuffled; unbatch forgets the length, which Keras' steps per call need
+        data = data.map(plain_and_drawn).unbatch()
+        data = data.apply(tf.data.experimental.assert_cardinality(2 * len(stack)))
+        data = data.shuffle(2 * len(stack), seed=seed, reshuffle_each_iteration=True)
+    else:
+        data = data.shuffle(len(stack), seed=seed, reshuffle_each_iteration=True)
+        data = data.map(draw)
     data = data.batch(batch).map(lambda x, y: (tf.cast(x, tf.float32), y))
     augment = augment_fn(spec, seed)
     if augment is not None:

@@ -42,7 +42,7 @@ VIEW_DOMAIN = zlib.crc32(b"mobileclf.phone_views")
 # condition families a bench (or a user) can switch off one at a time
 FAMILIES = ("blur", "light", "compression", "framing")
 # settings that only training reads: changing them must not remake the views
-TRAINING_ONLY = ("plain_probability",)
+TRAINING_ONLY = ("plain_probability", "plain_epochs", "plain_pass")
 
 
 class PhoneViewsError(UserError):
@@ -63,6 +63,8 @@ class PhoneViewSettings:
 
     views: int = 8
     plain_probability: float = 0.3
+    plain_epochs: int = 0
+    plain_pass: bool = False
     gallery_probability: float = 0.2
     fill: tuple[float, float] = (0.6, 1.0)
     offset: float = 0.1
@@ -90,7 +92,7 @@ class PhoneViewSettings:
         return cls(**values)
 
     def view_options(self) -> dict:
-        """What the views depend on (not ``plain_probability``, which only training reads)."""
+        """What the views depend on (not TRAINING_ONLY's keys, which only training reads)."""
         options = asdict(self)
         for key in TRAINING_ONLY:
             options.pop(key)

@@ -77,8 +77,27 @@ def arch_spec(config: dict, wildcards) -> str:
     return as_json(config["architectures"][wildcards.arch])
 
 
+# phone_views keys that only training reads, added after phone generators existed, and the
+# value that changes nothing (the schema default)
+LATER_PHONE_KEYS = {"plain_epochs": 0, "plain_pass": False}
+
+
+def _generator(config: dict, name: str) -> dict:
+    """A generator's config as training params carry it: LATER_PHONE_KEYS at their
+    defaults left out."""
+    generator = config["generators"][name]
+    section = generator.get("phone_views")
+    if not section:
+        return generator
+    # the filled config has them at their defaults: left out, old trainings do not rerun
+    kept = {
+        k: v for k, v in section.items() if k not in LATER_PHONE_KEYS or v != LATER_PHONE_KEYS[k]
+    }
+    return {**generator, "phone_views": kept}
+
+
 def generator_spec(config: dict, wildcards) -> str:
-    return as_json(config["generators"][wildcards.generator])
+    return as_json(_generator(config, wildcards.generator))
 
 
 def backbone_spec(config: dict, wildcards) -> str:
@@ -134,7 +153,7 @@ def reduction_arch(config: dict, selection: dict) -> str:
 
 
 def reduction_generator(config: dict, selection: dict) -> str:
-    return as_json(config["generators"][selection["generator"]])
+    return as_json(_generator(config, selection["generator"]))
 
 
 def reduction_grid(config: dict, wildcards) -> str:
@@ -160,7 +179,8 @@ def final_architecture(config: dict, selection: dict) -> str:
 
 def final_generator(config: dict, selection: dict) -> str:
     """train_final's generators: the chosen one only."""
-    return as_json({selection["generator"]: config["generators"][selection["generator"]]})
+    generator = selection["generator"]
+    return as_json({generator: _generator(config, generator)})
 
 
 def final_val_fraction(config: dict, wildcards) -> float:
@@ -265,8 +285,8 @@ def verdict_options(config: dict, selection: dict) -> str:
     out: editing one that was not chosen and has no phone_views must not rerun the phone
     tests."""
     generator = selection["generator"]
-    chosen = {generator: config["generators"][generator]}
-    phone = {name: config["generators"][name] for name in phone_view_generators(config)}
+    chosen = {generator: _generator(config, generator)}
+    phone = {name: _generator(config, name) for name in phone_view_generators(config)}
     return as_json(
         {"thresholds": config["mobile"]["thresholds"], "generators": {**chosen, **phone}}
     )
@@ -281,11 +301,14 @@ def latency_options(config: dict, wildcards) -> str:
 
 def phone_views_options(config: dict, wildcards) -> str:
     """What a generator's views depend on: its phone_views ranges (not plain_probability,
-    which only training reads), the camera's orientation, decoding, seed, segmentation."""
+    plain_epochs or plain_pass, which only training reads:
+    mobileclf.train.phone_views.TRAINING_ONLY), the camera's orientation, decoding, seed,
+    segmentation."""
     section = config["generators"][wildcards.generator]["phone_views"]
+    training_only = ("plain_probability", "plain_epochs", "plain_pass")
     return as_json(
         {
-            "phone_views": {k: v for k, v in section.items() if k != "plain_probability"},
+            "phone_views": {k: v for k, v in section.items() if k not in training_only},
             "sensor_orientation": config["mobile"]["sensor_orientation"],
             **_decode_limits(config, wildcards.dataset),
             "seed": config["seed"],
