@@ -409,11 +409,12 @@ def test_demo_params_of_training(demo):
     assert P.reduction_seed(demo, w) == 42
 
 
-def test_later_phone_keys_at_their_defaults_do_not_change_generator_params(paper):
+def test_later_phone_keys_at_their_defaults_do_not_change_generator_params(demo):
     """plain_epochs and plain_pass came after phone generators: a config that never set
     them (as filled before they existed) and one with their defaults give the same params,
-    so their arrival reruns no training; another value does change them."""
-    w = wc(dataset="paper", arch="model1", generator="phone", size=50, fold=0)
+    so their arrival reruns no training; another value does change them. (config.yaml's
+    phone generator leaves them unset; paper.yaml's sets both.)"""
+    w = wc(dataset="demo", arch="model1", generator="phone", size=32, fold=0)
     choice = {"arch": "model1", "generator": "phone"}
     calls = (
         lambda c: P.generator_spec(c, w),
@@ -421,17 +422,17 @@ def test_later_phone_keys_at_their_defaults_do_not_change_generator_params(paper
         lambda c: P.final_generator(c, choice),
         lambda c: P.verdict_options(c, choice),
     )
-    section = paper["generators"]["phone"]["phone_views"]
+    section = demo["generators"]["phone"]["phone_views"]
     assert section["plain_epochs"] == 0 and section["plain_pass"] is False  # filled
-    with_defaults = [call(paper) for call in calls]
-    old = copy.deepcopy(paper)
+    with_defaults = [call(demo) for call in calls]
+    old = copy.deepcopy(demo)
     del old["generators"]["phone"]["phone_views"]["plain_epochs"]
     del old["generators"]["phone"]["phone_views"]["plain_pass"]
     assert [call(old) for call in calls] == with_defaults
     assert "plain_pass" not in with_defaults[0] and "plain_epochs" not in with_defaults[0]
     assert '"plain_probability": 0.3' in with_defaults[0]  # other keys stay, defaults or not
     for key, value in (("plain_epochs", 2), ("plain_pass", True)):
-        changed = copy.deepcopy(paper)
+        changed = copy.deepcopy(demo)
         changed["generators"]["phone"]["phone_views"][key] = value
         assert [call(changed) for call in calls] != with_defaults
         assert P.generator_spec(changed, w) != with_defaults[0]
