@@ -12,6 +12,8 @@ path, the gallery path and the config's camera levels (inputs made as the mobile
 makes them: ``gallery_input``, ``camera_input`` with ``image_seed(seed, severity, key)``).
 The two generators share each holdout, so the gain is paired per holdout; the table gives
 its mean, the std over holdouts and a 95% t-interval of the mean.
+TensorFlow runs with the thread count the workflow gives a job of ``--size``
+(``train_threads``; ``--threads`` overrides): with another, the phone model's sums differ.
 
 The views of every image are made once (``make_views``, the phone_views rule's function;
 they depend on the image and the view seed, not on the split) and each training takes the
@@ -181,7 +183,16 @@ def main() -> None:
     )
     arguments.add_argument("--workdir", default="bench-holdouts")
     arguments.add_argument("--json", help="write every holdout's figures here")
+    arguments.add_argument(
+        "--threads", type=int, help="TensorFlow threads (default: the workflow's for --size)"
+    )
     args = arguments.parse_args()
+    from mobileclf import tf_runtime
+    from mobileclf.workflow.resources import train_threads
+
+    # as train_final runs: with another thread count the phone model's sums (and so the
+    # model) differ from the workflow's; g1's happened not to
+    tf_runtime.configure(args.threads or train_threads(args.size), args.seed)
     from mobileclf.data.datasets import load
     from mobileclf.data.split import final_roles, read_table
 
