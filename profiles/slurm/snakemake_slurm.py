@@ -28,7 +28,16 @@ checkpoints) and iterates its old sort order, which can leave a new instance out
 group: the run then stops with `KeyError: mobile_latency` (or another grouped rule) in
 `update_ready`, at random, as set order decides. `_fresh_groups` makes the factory build a
 new group each time, so each rebuild sees only the DAG's current jobs. Related upstream:
-snakemake/snakemake#4202. Everything else is Snakemake 9's behaviour unchanged.
+snakemake/snakemake#4202.
+
+Status checks. The SLURM plugin (2.x) waits `slurm-init-seconds-before-status-checks`
+after a submission, then adds 10 s to the wait after every check that saw no job finish,
+up to 180 s, ignoring `seconds-between-status-checks` after the first check: a job of a
+few seconds is seen finished 10-20 s late, and a run that failed waits out the last,
+longest sleep before it exits (31 s, measured with the test settings). `_capped_checks`
+keeps the plugin's growing wait but never beyond `seconds-between-status-checks` (the
+profile's 10 s: one squeue call for all jobs of the run). Everything else is Snakemake 9's
+behaviour unchanged.
 """
 
 from __future__ import annotations
@@ -79,6 +88,7 @@ def _patch() -> None:
     jobs.Job.postprocess = keep_outputs_of_unstarted
     jobs.Job.get_log_error_info = without_stale_logs
     _fresh_groups()
+    _capped_checks()
 
 
 def _fresh_groups() -> None:
@@ -91,6 +101,21 @@ def _fresh_groups() -> None:
         return jobs.GroupJob(id, frozenset(members), resources)
 
     jobs.GroupJobFactory.new = new
+
+
+def _capped_checks() -> None:
+    """The wait between status checks never exceeds ``seconds-between-status-checks``
+    (module docstring, "Status checks")."""
+    import asyncio
+
+    from snakemake_interface_executor_plugins.executors.remote import RemoteExecutor
+
+    async def sleep(self):
+        cap = self.workflow.remote_execution_settings.seconds_between_status_checks
+        planned = self.next_seconds_between_status_checks
+        await asyncio.sleep(cap if planned is None else min(planned, cap))
+
+    RemoteExecutor.sleep = sleep
 
 
 def main() -> None:

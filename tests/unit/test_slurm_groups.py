@@ -85,3 +85,31 @@ def test_groups_still_compare_by_their_jobs(fresh_groups):
     one, two = factory.new("prep", {a, b}, None), factory.new("prep", {a, b}, None)
     assert one is not two and one == two and hash(one) == hash(two)
     assert one in {two}
+
+
+def test_status_checks_wait_at_most_seconds_between_status_checks(monkeypatch):
+    """The plugin's growing wait (up to 180 s) is capped at seconds-between-status-checks;
+    shorter waits and the first (unset) one are left as they are."""
+    import asyncio
+
+    from snakemake_interface_executor_plugins.executors import remote
+
+    original = remote.RemoteExecutor.sleep
+    try:
+        _wrapper()._capped_checks()
+        waited = []
+
+        async def record(seconds):
+            waited.append(seconds)
+
+        monkeypatch.setattr(asyncio, "sleep", record)
+        settings = SimpleNamespace(seconds_between_status_checks=10)
+        for planned in (180, 41, 3, None):
+            executor = SimpleNamespace(
+                workflow=SimpleNamespace(remote_execution_settings=settings),
+                next_seconds_between_status_checks=planned,
+            )
+            asyncio.run(remote.RemoteExecutor.sleep(executor))
+        assert waited == [10, 10, 3, 10]
+    finally:
+        remote.RemoteExecutor.sleep = original
