@@ -305,10 +305,11 @@ def phone_views_options(config: dict, wildcards) -> str:
     mobileclf.train.phone_views.TRAINING_ONLY), the camera's orientation, decoding, seed,
     segmentation."""
     section = config["generators"][wildcards.generator]["phone_views"]
-    training_only = ("plain_probability", "plain_epochs", "plain_pass")
+    from mobileclf.train.phone_views import TRAINING_ONLY  # NumPy and pandas, no TensorFlow
+
     return as_json(
         {
-            "phone_views": {k: v for k, v in section.items() if k not in training_only},
+            "phone_views": {k: v for k, v in section.items() if k not in TRAINING_ONLY},
             "sensor_orientation": config["mobile"]["sensor_orientation"],
             **_decode_limits(config, wildcards.dataset),
             "seed": config["seed"],
