@@ -42,7 +42,16 @@ $(WEB_RUNTIME): web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 
-install: $(BIN)/.installed $(WEB_RUNTIME)
+# the fused dense backward + Adam op (docs/training-speed.md), built against the installed
+# TensorFlow's headers; without a C++ compiler, or if it does not build, training uses
+# TensorFlow's own kernels (same maths; the tests say which in CI)
+KERNEL := scripts/mobileclf/train/kernels/dense_grad_adam.so
+$(KERNEL): scripts/mobileclf/train/kernels/dense_grad_adam.cc scripts/mobileclf/train/kernels/build.py $(BIN)/.installed
+	@$(BIN)/python scripts/mobileclf/train/kernels/build.py $< $@; \
+	  test -f $@ && echo "make install: built $@" || \
+	  echo "make install: $@ not built (above); training uses TensorFlow's own kernels" >&2
+
+install: $(BIN)/.installed $(WEB_RUNTIME) $(KERNEL)
 
 # .venv-slurm: a venv of the same Python whose site-packages adds .venv's (a .pth line), plus
 # the SLURM plugin and what it needs beyond .venv. Snakemake imports every installed executor
@@ -63,24 +72,24 @@ $(SLURM_VENV)/.installed: $(BIN)/.installed requirements-slurm.txt profiles/slur
 
 install-slurm: $(SLURM_VENV)/.installed
 
-demo: $(BIN)/.installed $(WEB_RUNTIME)
+demo: $(BIN)/.installed $(WEB_RUNTIME) $(KERNEL)
 	$(BIN)/snakemake --cores $(CORES)
 
 # Your own config: make run CONFIG=my_config.yaml CORES=8. The config file is checked first
 # (scripts/check_config.py): Snakemake reads --configfile before this workflow, and for a
 # missing file or a YAML mistake prints a traceback or a message naming neither file nor
 # line; the check prints one line naming both, and every schema problem, then stops.
-run: $(BIN)/.installed $(WEB_RUNTIME)
+run: $(BIN)/.installed $(WEB_RUNTIME) $(KERNEL)
 	@test -n "$(CONFIG)" || { echo "make run: name your config file: make run CONFIG=my_config.yaml (make demo runs config/config.yaml)" >&2; exit 2; }
 	@$(BIN)/python scripts/check_config.py $(CONFIG)
 	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
 
 # --durations: the slowest tests in every run (CI prints them), to keep the suite within
 # its 25-minute budget (docs/development.md)
-test: $(BIN)/.installed $(WEB_RUNTIME)
+test: $(BIN)/.installed $(WEB_RUNTIME) $(KERNEL)
 	$(BIN)/python -m pytest -ra --durations=25
 
-test-fast: $(BIN)/.installed
+test-fast: $(BIN)/.installed $(KERNEL)
 	$(BIN)/python -m pytest -ra tests/unit
 
 lint: $(BIN)/.installed

@@ -108,6 +108,7 @@ def _child(args) -> None:
         "cpu_per_step_ms": 1000 * cpu / metrics["train_steps"],
         "train_seconds": metrics["train_seconds"],
         "train_steps": metrics["train_steps"],
+        "accuracy": metrics["accuracy"],
         "weights": digest.hexdigest()[:16],
         "load": load_average(),
     }

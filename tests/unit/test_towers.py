@@ -5,6 +5,7 @@ reduction blocks against separate trainings)."""
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -109,6 +110,38 @@ def test_towers_write_the_files_of_sequential_training(tmp_path, monkeypatch, tr
         assert runs == [5, 8, 3]
     else:
         assert runs == [training["epochs"]] * 3
+
+
+def test_towers_with_the_fused_dense_op_write_the_files_of_sequential_training(
+    tmp_path, monkeypatch
+):
+    """The op updates a kernel inside its tower's conditional step: a stopped tower's
+    kernel stays put, and every fold's files equal the sequential training's."""
+    from mobileclf.train import fused_dense
+
+    if fused_dense.load_op() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{fused_dense.LIBRARY} is not built or does not load: run make install")
+        pytest.skip("the fused dense op is not built here (make install builds it)")
+    monkeypatch.setattr(fused_dense, "MIN_PARAMETERS", 0)
+    counts = []
+    attach = fused_dense.attach
+    monkeypatch.setattr(fused_dense, "attach", lambda model: counts.append(attach(model)))
+    training = dict(
+        epochs=8, batch_size=8, optimizer="adam", learning_rate=0.01, early_stopping_patience=1
+    )
+    towers = _run(tmp_path, "towers", training, True, monkeypatch)
+    sequential = _run(tmp_path, "sequential", training, False, monkeypatch)
+    assert counts == [2] * 6  # both Dense layers of every fold, both ways
+    for (metrics, history), (expected_metrics, expected_history) in zip(
+        towers, sequential, strict=True
+    ):
+        metrics.pop("towers")
+        assert history == expected_history
+        assert {k: v for k, v in metrics.items() if k not in TIMES} == {
+            k: v for k, v in expected_metrics.items() if k not in TIMES
+        }
+    assert len({metrics["epochs_run"] for metrics, _ in towers}) > 1  # stopped apart
 
 
 def test_towers_train_the_weights_of_fit_and_evaluate():

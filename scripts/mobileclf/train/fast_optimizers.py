@@ -20,6 +20,8 @@ dtype mismatches) goes through Keras' own update unchanged.
 
 from __future__ import annotations
 
+FUSED_ADAM = "FusedAdam"
+
 
 def _fusable(gradient, variable) -> bool:
     import keras
@@ -39,6 +41,18 @@ def adam(learning_rate=0.001, **kwargs):
     import tensorflow as tf
 
     class FusedAdam(keras.optimizers.Adam):
+        # kernels whose update mobileclf.train.fused_dense runs in their backward pass
+        fused_kernels: set = frozenset()
+
+        def _filter_empty_gradients(self, grads, variables):
+            # those kernels get no gradient on purpose: not Keras' "no gradient" warning
+            pairs = [
+                (g, v)
+                for g, v in zip(grads, variables, strict=True)
+                if g is not None or id(v) not in self.fused_kernels
+            ]
+            return super()._filter_empty_gradients([g for g, _ in pairs], [v for _, v in pairs])
+
         def update_step(self, gradient, variable, learning_rate):
             if self.amsgrad or not _fusable(gradient, variable):
                 return super().update_step(gradient, variable, learning_rate)

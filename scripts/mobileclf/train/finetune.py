@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mobileclf.errors import UserError
+from mobileclf.train import fused_dense
 from mobileclf.train.backbones import BackboneSpec, set_trainable
 from mobileclf.train.schedules import Schedule, callbacks
 
@@ -124,14 +125,17 @@ def fit_phases(
             metrics=["accuracy"],
             steps_per_execution=steps_per_execution(train_data),
         )
+        fused = fused_dense.attach(model)
         trainable_params = int(sum(np.prod(w.shape) for w in model.trainable_weights))
         log.info(
-            "phase %s: %d epochs from learning rate %g (%s schedule), %d trainable parameters",
+            "phase %s: %d epochs from learning rate %g (%s schedule), %d trainable parameters"
+            ", %d Dense layer(s) with fused backward + update",
             phase.name,
             phase.epochs,
             phase.learning_rate,
             schedule.type,
             trainable_params,
+            fused,
         )
         history = model.fit(
             train_data,

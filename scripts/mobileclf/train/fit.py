@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mobileclf.metrics import classification_metrics
-from mobileclf.train import fast_optimizers, step_timer
+from mobileclf.train import fast_optimizers, fused_dense, step_timer
 from mobileclf.train.architectures import build_model
 from mobileclf.train.augmentation import augment_fn, input_normalization, view_draw_fn
 from mobileclf.train.backbones import BackboneSpec, ignored_generator_keys
@@ -232,6 +232,7 @@ def finish_fit(
     """Test the trained model and gather its metrics (see :func:`fit_and_evaluate`)."""
     model, history_frame = prepared.model, trained.history
     scale, mean, std = prepared.normalization
+    fused_dense.detach(model)
     model.compile(  # the saved model must load with Keras alone
         optimizer=fast_optimizers.portable(model.optimizer),
         loss="sparse_categorical_crossentropy",

@@ -92,6 +92,7 @@ class _Tower:
         import numpy as np
         import tensorflow as tf
 
+        from mobileclf.train import fused_dense
         from mobileclf.train.finetune import plan_phases
         from mobileclf.train.fit import make_optimizer
         from mobileclf.train.schedules import Schedule, callbacks
@@ -116,6 +117,7 @@ class _Tower:
         )
         # metrics and optimizer variables now, not inside the traced conditional step
         self.model._symbolic_build(data_batch=self.train_data.element_spec)
+        fused_dense.attach(self.model)  # after the build: it uses the optimizer's slots
         self.trainable = int(sum(np.prod(w.shape) for w in self.model.trainable_weights))
         schedule = Schedule.from_config(settings.extra.get("schedule"))
         own = callbacks(
