@@ -15,8 +15,9 @@ Counted per step (float32, batch B, every conv/dense layer):
 For model1 both are dominated by the first Dense kernel (≈ all parameters).
 
 Run:  python bench/roofline.py [--sizes 50 100 300] [--metrics 'results/*/cv/**/metrics.json']
-With --metrics, the measured median step times of those training jobs are set against
-the floor (fraction = floor / measured; 1.0 would be at the machine's limit).
+With --metrics, the measured median step times of those training jobs (per fold: a
+towers job's shared step / its k folds) are set against the floor (measured / floor;
+1.0 would be at the machine's limit), with the median per size.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import argparse
 import glob
 import json
 import os
+import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -147,17 +149,24 @@ def floor_seconds(cost: dict, ceiling: dict) -> float:
 
 
 def measured_steps(pattern: str) -> list[dict]:
-    """Median step seconds of training jobs from their metrics.json files."""
+    """Median step seconds of training jobs from their metrics.json files, per fold.
+
+    A towers job (metrics.json ``towers: k``) records the shared step of its k folds,
+    which does k folds' work: its per-fold step is that / k (``fold_step``).
+    """
     rows = []
     for path in sorted(glob.glob(pattern, recursive=True)):
         metrics = json.loads(Path(path).read_text())
         if metrics.get("step_seconds_median"):
+            towers = int(metrics.get("towers") or 1)
             rows.append(
                 {
                     "path": path,
                     "size": int(metrics["size"]),
                     "arch": metrics.get("arch"),
+                    "towers": towers,
                     "step": metrics["step_seconds_median"],
+                    "fold_step": metrics["step_seconds_median"] / towers,
                 }
             )
     return rows
@@ -230,15 +239,24 @@ def main() -> None:
             f" {1000 * floor:>9.1f} {bound:>9} {1000 * adam:>14.1f}"
         )
     rows = measured_steps(args.metrics) if args.metrics else []
+    rows = [row for row in rows if row["arch"] in (None, args.arch)]
     if rows:
-        print("\nmeasured training jobs (median step) against the floor")
+        print(f"\nmeasured {args.arch} training jobs (median step per fold) against the floor")
         for row in rows:
             floor = floors.get(row["size"], {}).get("floor_seconds")
             if floor:
+                towers = f" ({row['towers']} towers)" if row["towers"] > 1 else ""
                 print(
-                    f"{row['step'] * 1000:8.1f} ms  floor {floor * 1000:6.1f} ms"
-                    f"  fraction {floor / row['step']:.2f}  {row['path']}"
+                    f"{row['fold_step'] * 1000:8.1f} ms{towers}  floor {floor * 1000:6.1f} ms"
+                    f"  measured/floor {row['fold_step'] / floor:.2f}  {row['path']}"
                 )
+        for size in sorted({row["size"] for row in rows} & set(floors)):
+            steps = [row["fold_step"] for row in rows if row["size"] == size]
+            median = statistics.median(steps)
+            print(
+                f"{size:>5} px: median of {len(steps)} jobs {median * 1000:.1f} ms per fold-step,"
+                f" {median / floors[size]['floor_seconds']:.2f}x the floor"
+            )
     print(f"after: {load_average()}")
     if args.json:
         Path(args.json).write_text(

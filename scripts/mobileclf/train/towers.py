@@ -117,7 +117,8 @@ class _Tower:
         )
         # metrics and optimizer variables now, not inside the traced conditional step
         self.model._symbolic_build(data_batch=self.train_data.element_spec)
-        fused_dense.attach(self.model)  # after the build: it uses the optimizer's slots
+        # after the build: it uses the optimizer's slots
+        self.fused = fused_dense.attach(self.model)
         self.trainable = int(sum(np.prod(w.shape) for w in self.model.trainable_weights))
         schedule = Schedule.from_config(settings.extra.get("schedule"))
         own = callbacks(
@@ -231,12 +232,13 @@ def fit_towers(prepared: list, settings, timers: list) -> list:
     for index, tower in enumerate(towers):
         log.info(
             "tower %d: %d epochs from learning rate %g, %d steps per epoch, "
-            "%d trainable parameters",
+            "%d trainable parameters, %d Dense layer(s) with fused backward + update",
             index,
             tower.phase.epochs,
             tower.phase.learning_rate,
             tower.steps,
             tower.trainable,
+            tower.fused,
         )
         tower.model.stop_training = False
         tower.callbacks.on_train_begin()
