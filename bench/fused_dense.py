@@ -48,8 +48,9 @@ def _op_child(sizes: list[int], threads: int) -> None:
     if op is None:
         sys.exit("the fused dense op is not built or does not load (make install)")
     for size in sizes:
-        row = {"size": size, "threads": threads, "parameters": 32 * ((size - 2) // 2) ** 2 * UNITS}
-        row.update(_time_size(op, 32 * ((size - 2) // 2) ** 2, 20 if size < 200 else 4))
+        n = 32 * ((size - 2) // 2) ** 2  # model1's flattened conv output
+        row = {"size": size, "threads": threads, "parameters": n * UNITS}
+        row.update(_time_size(op, n, 20 if size < 200 else 4))
         print(json.dumps(row), flush=True)
 
 

@@ -16,14 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from conftest import REPO
 
-MODEL1 = [
-    {"type": "conv", "filters": 32, "kernel": 3},
-    {"type": "maxpool", "pool": 2},
-    {"type": "flatten"},
-    {"type": "dense", "units": 128},
-    {"type": "dropout", "rate": 0.5},
+MODEL1 = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())["architectures"]["model1"][
+    "layers"
 ]
 SMALL = [
     {"type": "conv", "filters": 4},

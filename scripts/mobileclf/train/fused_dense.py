@@ -52,7 +52,7 @@ def load_op():
         )
         return None
     needs = set(_sidecar().read_text().split()) if _sidecar().exists() else set()
-    missing = needs - _cpu_flags()
+    missing = needs - cpu_flags()
     if missing and Path("/proc/cpuinfo").exists():
         log.warning(
             "fused dense backward + Adam: %s was built for CPUs with %s, this one lacks %s; "
@@ -78,7 +78,8 @@ def _sidecar() -> Path:
     return Path(str(LIBRARY) + ".cpu")
 
 
-def _cpu_flags() -> set[str]:
+def cpu_flags() -> set[str]:
+    """This CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:

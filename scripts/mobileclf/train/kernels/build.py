@@ -20,16 +20,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+# scripts/ on the path: the loader's own CPU-flag reader (no TensorFlow at import)
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from mobileclf.train.fused_dense import cpu_flags
+
 NEEDS = ("avx2", "fma")
-
-
-def cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return set(line.partition(":")[2].split())
 
 
 def main(source: str, output: str) -> int:
