@@ -15,4 +15,5 @@ if __name__ == "__main__":
         arguments.add_argument(f"--{name}", required=True)
     arguments.add_argument("--size", type=int, required=True)
     arguments.add_argument("--options", type=json_arg, required=True)
+    arguments.add_argument("--threads", type=int, default=1, help="images emulated at once")
     run(phone_views, arguments, globals().get("snakemake"))

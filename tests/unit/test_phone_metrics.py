@@ -43,8 +43,9 @@ def _splits(root: Path, holdout: bool) -> pd.DataFrame:
 
 
 def test_phone_metrics_equal_the_mobile_stage_keras_numbers(tmp_path):
-    """The same images, as CV test images (phone_inputs) and as holdout images (the mobile
-    stage's own jobs), give identical inputs, and the same Keras model scores them alike."""
+    """The same images, as CV test images (phone_inputs, on 2 threads) and as holdout images
+    (the mobile stage's own jobs, on one), give identical inputs, and the same Keras model
+    scores them alike."""
     from mobileclf.mobile.predict import predict_keras
     from mobileclf.train.architectures import build_model
 
@@ -65,6 +66,7 @@ def test_phone_metrics_equal_the_mobile_stage_keras_numbers(tmp_path):
             out=tmp_path / "phone.npz",
             size=SIZE,
             options={**common, "camera_levels": LEVELS},
+            threads=2,  # the rule's; the mobile stage's jobs below run on one
         )
     )
     mobile = SimpleNamespace(

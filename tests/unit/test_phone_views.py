@@ -70,10 +70,28 @@ def views_run(tmp_path_factory):
         table=str(root / "views" / "12" / "phone.csv"),
         size=12,
         options=options,
+        threads=2,  # the rule's
     )
     (root / "views" / "12").mkdir(parents=True)
     phone_views(args)
     return root, read_table(root / "splits.csv"), args
+
+
+def test_views_do_not_depend_on_the_thread_count(views_run, tmp_path):
+    """Each image draws from its own streams, so one thread makes the same file as two."""
+    _, _, args = views_run
+    one = argparse.Namespace(
+        **{
+            **vars(args),
+            "threads": 1,
+            "views": str(tmp_path / "v.npy"),
+            "table": str(tmp_path / "v.csv"),
+        }
+    )
+    phone_views(one)
+    assert np.array_equal(np.load(one.views), np.load(args.views))
+    assert pd.read_csv(one.table).equals(pd.read_csv(args.table))
+    assert (pd.read_csv(args.table).path == "camera").any()  # camera views were compared
 
 
 def test_views_are_deterministic_given_the_seed():

@@ -23,6 +23,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
+from mobileclf.mobile import EMULATION_VERSION  # noqa: E402
 from mobileclf.workflow import params as P  # noqa: E402
 from mobileclf.workflow import rule_resources as R  # noqa: E402
 from mobileclf.workflow import targets as T  # noqa: E402
@@ -486,6 +487,7 @@ def test_demo_params_of_mobile_testing(demo):
     assert P.camera_level(demo, w) == (
         '{"conditions": {"blur": 0.0, "contrast": 0.0, "fill": 1.0, "jpeg_quality": null, '
         '"light": 0.0, "noise": 0.0, "offset": 0.0, "rotation": 0.0, "yuv": false}, '
+        f'"emulation": {EMULATION_VERSION}, '
         '"max_pixels": 100000000, "oversize": "reject", "seed": 42, "segmentation": null, '
         '"sensor_orientation": 90}'
     )

@@ -16,7 +16,7 @@ rule phone_inputs:
         "benchmarks/phone_inputs/{dataset}/{size}.tsv"
     conda:
         "../../envs/ingest.yaml"
-    threads: 1
+    threads: R.EMULATION_THREADS
     resources:
         mem_mb=bind(R.light_mem_mb),
         runtime=bind(R.light_runtime),

@@ -17,7 +17,7 @@ rule phone_views:
         "benchmarks/phone_views/{dataset}/{size}/{generator}.tsv"
     conda:
         "../../envs/ingest.yaml"
-    threads: 1
+    threads: R.EMULATION_THREADS
     resources:
         mem_mb=bind(R.phone_views_mem_mb),
         runtime=bind(R.phone_views_runtime),

@@ -8,3 +8,10 @@ variant, one verdict.
 
 Nothing is imported here: prediction loads TensorFlow or LiteRT.
 """
+
+# The version of the emulated pixels (mobileclf.mobile.camera and .sensor), in the params
+# of every job that stores camera-path pixels (phone_inputs, phone_views,
+# mobile_camera_inputs): a change to what the emulation renders reruns those jobs and
+# what reads them, and nothing else. Bump it with any such change. 2: float32 arithmetic
+# and table-drawn sensor noise (same distributions, other draws).
+EMULATION_VERSION = 2

@@ -30,7 +30,6 @@ int8 models (uint8 input) and float models share them.
 
 from __future__ import annotations
 
-import io
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -38,6 +37,8 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageFilter
+
+from mobileclf.mobile.sensor import jpeg_round_trip, rgb_to_nv21_to_rgb, sensor_noise
 
 FRAME_WIDTH = 480  # portrait frame of the template (Muneeb et al. (2022), Fig. 5)
 FRAME_HEIGHT = 640
@@ -225,18 +226,20 @@ def render_window(conditions: CameraConditions, rows: np.ndarray, cols: np.ndarr
 
 def _background(rng: np.random.Generator, window: Window = FULL) -> np.ndarray:
     """A desk/wall behind the picture: a smooth tinted gradient with blotchy texture."""
-    base = rng.uniform(60, 200, 3)
-    tilt = rng.uniform(-40, 40, (2, 3))
-    yy = _indices(window[0], FRAME_HEIGHT)[:, None] / FRAME_HEIGHT - 0.5
-    xx = _indices(window[1], FRAME_WIDTH)[None, :] / FRAME_WIDTH - 0.5
+    base = rng.uniform(60, 200, 3).astype(np.float32)
+    tilt = rng.uniform(-40, 40, (2, 3)).astype(np.float32)
+    yy = _indices(window[0], FRAME_HEIGHT).astype(np.float32)[:, None] / FRAME_HEIGHT - 0.5
+    xx = _indices(window[1], FRAME_WIDTH).astype(np.float32)[None, :] / FRAME_WIDTH - 0.5
     coarse = rng.normal(0, 12, (FRAME_HEIGHT // 32 + 1, FRAME_WIDTH // 32 + 1, 3))
     texture = np.asarray(
         Image.fromarray(np.clip(coarse + 128, 0, 255).astype(np.uint8)).resize(
             (FRAME_WIDTH, FRAME_HEIGHT), Image.Resampling.BICUBIC
         )
     )
-    background = (base + yy[..., None] * tilt[0]) + xx[..., None] * tilt[1]
-    background += _take(texture, window).astype(np.float64) - 128
+    background = _take(texture, window).astype(np.float32)
+    background += base - 128
+    background += yy[..., None] * tilt[0]
+    background += xx[..., None] * tilt[1]
     return background
 
 
@@ -248,10 +251,11 @@ def _place_picture(
     h, w = rgb.shape[:2]
     scale = min(FRAME_WIDTH / w, FRAME_HEIGHT / h) * conditions.fill
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    picture = Image.fromarray(rgb)
+    # RGBA: Pillow stores RGB in 4 bytes a pixel anyway, so the coverage mask (alpha)
+    # resizes and rotates with the picture for free; channels are resampled independently
+    picture = Image.fromarray(rgb).convert("RGBA")
     if (new_w, new_h) != (w, h):
         picture = picture.resize((new_w, new_h), Image.Resampling.BILINEAR)
-    mask = Image.new("L", picture.size, 255)
     angle = (
         float(rng.uniform(-conditions.rotation, conditions.rotation))
         if conditions.rotation
@@ -259,7 +263,7 @@ def _place_picture(
     )
     if angle:
         picture = picture.rotate(angle, Image.Resampling.BILINEAR, expand=True)
-        mask = mask.rotate(angle, Image.Resampling.BILINEAR, expand=True)
+    picture, mask = picture.convert("RGB"), picture.getchannel("A")
     shift = (
         rng.uniform(-conditions.offset, conditions.offset, 2) if conditions.offset else np.zeros(2)
     )
@@ -272,35 +276,6 @@ def _place_picture(
     return np.asarray(canvas), np.asarray(coverage)
 
 
-def rgb_to_nv21_to_rgb(rgb: np.ndarray) -> np.ndarray:
-    """Round trip through the camera stream's YUV420 (NV21): BT.601 video range, chroma
-    averaged over 2×2 blocks, back to RGB with the template's integer formula
-    (``ImageUtils.convertYUV420ToARGB8888``, chroma repeated per 2×2 block)."""
-    h, w = rgb.shape[:2]
-    r, g, b = (rgb[..., i].astype(np.float64) for i in range(3))
-    y = np.clip(np.rint(16 + (65.738 * r + 129.057 * g + 25.064 * b) / 256), 0, 255)
-    u = 128 + (-37.945 * r - 74.494 * g + 112.439 * b) / 256
-    v = 128 + (112.439 * r - 94.154 * g - 18.285 * b) / 256
-    ph, pw = h + h % 2, w + w % 2  # odd sides: the last row/column shares its block
-
-    def subsample(channel: np.ndarray) -> np.ndarray:
-        if (ph, pw) != (h, w):
-            channel = np.pad(channel, ((0, ph - h), (0, pw - w)), mode="edge")
-        blocks = channel.reshape(ph // 2, 2, pw // 2, 2).mean(axis=(1, 3))
-        return np.clip(np.rint(blocks), 0, 255)[:, None, :, None] - 128  # one value per block
-
-    u, v = subsample(u), subsample(v)
-    y = np.maximum(y - 16, 0) * 1192
-    if (ph, pw) != (h, w):
-        y = np.pad(y, ((0, ph - h), (0, pw - w)), mode="edge")
-    y = y.reshape(ph // 2, 2, pw // 2, 2)
-    out = np.empty((ph // 2, 2, pw // 2, 2, 3), dtype=np.uint8)
-    for channel, chroma in enumerate((1634 * v, -833 * v - 400 * u, 2066 * u)):
-        value = np.clip(y + chroma, 0, 262143).astype(np.int64) >> 10
-        out[..., channel] = value
-    return out.reshape(ph, pw, 3)[:h, :w]
-
-
 def camera_frame(
     rgb: np.ndarray,
     conditions: CameraConditions,
@@ -310,39 +285,36 @@ def camera_frame(
     """The upright 640×480 portrait frame the camera delivers when pointed at ``rgb``, or
     only its ``window`` (:func:`render_window`; same draws, same pixels there)."""
     canvas, coverage_u8 = _place_picture(rgb, conditions, rng)
-    # in place, in the order of  frame = cover * (c * 255 + (1 - c) * picture)
-    # + (1 - cover) * background; frame * gain * cast  (each step rounds as written)
-    frame = _take(canvas, window).astype(np.float64)
+    # in place, float32 (a 0..255 value rounds to ~1e-5, far below a level): frame =
+    # cover * (c * 255 + (1 - c) * picture - background) + background; frame * gain * cast
+    frame = _take(canvas, window).astype(np.float32)
     if conditions.contrast:  # a screen or paper never shows true black
-        frame *= 1 - conditions.contrast
-        frame += conditions.contrast * 255
+        frame *= np.float32(1 - conditions.contrast)
+        frame += np.float32(conditions.contrast * 255)
     if coverage_u8.min() < 255:
         background = _background(rng, window)
-        coverage = _take(coverage_u8, window).astype(np.float64)[..., None] / 255
+        coverage = _take(coverage_u8, window)[..., None] * np.float32(1 / 255)
+        frame -= background  # cover * picture + (1 - cover) * background
         frame *= coverage
-        background *= 1 - coverage
         frame += background
     # else the picture fills the frame: nothing else is visible
     if conditions.light:
-        frame *= 1 + rng.uniform(-conditions.light, conditions.light)  # gain
-        frame *= 1 + rng.uniform(-conditions.light / 2, conditions.light / 2, 3)  # cast
+        gain = 1 + rng.uniform(-conditions.light, conditions.light)
+        cast = 1 + rng.uniform(-conditions.light / 2, conditions.light / 2, 3)
+        frame *= (gain * cast).astype(np.float32)
     np.clip(frame, 0, 255, out=frame)
     if conditions.blur:
         blurred = Image.fromarray(np.rint(frame).astype(np.uint8)).filter(
             ImageFilter.GaussianBlur(conditions.blur)
         )
-        frame = np.asarray(blurred, dtype=np.float64)
+        frame = np.asarray(blurred, dtype=np.float32)
     if conditions.noise:  # drawn for the whole frame: the window's share of the same draw
-        frame += _take(rng.normal(0, conditions.noise, (*FRAME_SHAPE, 3)), window)
+        frame += sensor_noise(rng, conditions.noise, (*FRAME_SHAPE, 3), _key(window))
     out = np.clip(np.rint(frame, out=frame), 0, 255, out=frame).astype(np.uint8)
     if conditions.yuv:
         out = rgb_to_nv21_to_rgb(out)
     if conditions.jpeg_quality is not None:
-        buffer = io.BytesIO()
-        Image.fromarray(out).save(
-            buffer, format="JPEG", quality=int(conditions.jpeg_quality), subsampling=0
-        )
-        out = np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"), dtype=np.uint8)
+        out = jpeg_round_trip(out, int(conditions.jpeg_quality))
     return out
 
 

@@ -51,6 +51,7 @@ def phone_inputs(args) -> None:
     from mobileclf.data.images import load_rgb
     from mobileclf.data.segment import app_step
     from mobileclf.mobile.camera import CameraConditions, camera_input, gallery_input, image_seed
+    from mobileclf.parallel import map_threads
 
     options = args.options
     size = int(args.size)
@@ -61,7 +62,9 @@ def phone_inputs(args) -> None:
     segment = app_step(options["segmentation"])
     gallery = np.empty((len(rows), size, size, 3), dtype=np.uint8)
     camera = np.empty((len(levels), *gallery.shape), dtype=np.uint8)
-    for i, path in enumerate(paths):
+
+    def emulate(i: int) -> None:  # one image, its own streams: any thread, same pixels
+        path = paths[i]
         rgb = load_rgb(Path(args.root) / path, options["max_pixels"], options["oversize"]).rgb
         gallery[i] = gallery_input(rgb if segment is None else segment(rgb), size)
         for severity, conditions in enumerate(levels):
@@ -69,7 +72,15 @@ def phone_inputs(args) -> None:
             camera[severity, i] = camera_input(
                 rgb, size, conditions, rng, options["sensor_orientation"], segment
             )
-    log.info("%d CV images at %d px: gallery + %d camera levels", len(rows), size, len(levels))
+
+    map_threads(emulate, range(len(paths)), args.threads)
+    log.info(
+        "%d CV images at %d px: gallery + %d camera levels (%d threads)",
+        len(rows),
+        size,
+        len(levels),
+        args.threads,
+    )
     arrays = {camera_key(k): camera[k] for k in range(len(levels))}
 
     def save(path: Path) -> None:

@@ -178,6 +178,7 @@ def phone_views(args) -> None:
     from mobileclf.data.images import load_rgb
     from mobileclf.data.segment import app_step
     from mobileclf.data.split import read_table
+    from mobileclf.parallel import map_threads
 
     options = args.options
     settings = PhoneViewSettings.from_config(options["phone_views"])
@@ -186,14 +187,18 @@ def phone_views(args) -> None:
     rows = eligible_rows(splits)
     segment = app_step(options["segmentation"])
     views = np.empty((len(rows), settings.views, size, size, 3), dtype=np.uint8)
-    records: list[dict] = []
-    for i, row in enumerate(rows):
-        key = str(splits.path.iloc[row])
+
+    def emulate(i: int) -> list[dict]:  # one image, its own streams: any thread, same views
+        key = str(splits.path.iloc[rows[i]])
         rgb = load_rgb(Path(args.root) / key, options["max_pixels"], options["oversize"]).rgb
         views[i], described = make_views(
             rgb, size, settings, options["seed"], key, options["sensor_orientation"], segment
         )
-        records += described
+        return described
+
+    records = [
+        record for image in map_threads(emulate, range(len(rows)), args.threads) for record in image
+    ]
     table = pd.DataFrame(records, columns=["key", "view", "path", "conditions"])
     log.info(
         "%d views of %d training-eligible images at %d px (%d gallery, %d camera); holdout "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 
 from mobileclf.faults import attempt_of
+from mobileclf.mobile import EMULATION_VERSION
 from mobileclf.reduce.grid import expand_axis
 from mobileclf.workflow.targets import (
     cv_metrics_path,
@@ -235,6 +236,7 @@ def camera_level(config: dict, wildcards) -> str:
     return as_json(
         {
             "conditions": mobile["camera_levels"][int(wildcards.severity)],
+            "emulation": EMULATION_VERSION,
             "sensor_orientation": mobile["sensor_orientation"],
             **_decode_limits(config, wildcards.dataset),
             "seed": config["seed"],
@@ -259,6 +261,7 @@ def phone_inputs_options(config: dict, wildcards) -> str:
     return as_json(
         {
             "camera_levels": mobile["camera_levels"],
+            "emulation": EMULATION_VERSION,
             "sensor_orientation": mobile["sensor_orientation"],
             **_decode_limits(config, wildcards.dataset),
             "seed": config["seed"],
@@ -310,6 +313,7 @@ def phone_views_options(config: dict, wildcards) -> str:
     return as_json(
         {
             "phone_views": {k: v for k, v in section.items() if k not in TRAINING_ONLY},
+            "emulation": EMULATION_VERSION,
             "sensor_orientation": config["mobile"]["sensor_orientation"],
             **_decode_limits(config, wildcards.dataset),
             "seed": config["seed"],

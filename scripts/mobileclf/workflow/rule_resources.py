@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from mobileclf.parallel import EMULATION_THREADS  # noqa: F401 (the phone emulation rules')
 from mobileclf.reduce.grid import parse_block_key
 from mobileclf.train.towers import sequential_reason
 from mobileclf.workflow import resources as res
