@@ -177,7 +177,9 @@ def to_sensor(frame: np.ndarray, sensor_orientation: int = 90) -> np.ndarray:
 # condition is per pixel, else their band of rows plus the blur's reach, on the frame's
 # 8-pixel grid (JPEG, NV21 blocks). Same arithmetic, same (whole-frame) random draws: the
 # input equals the whole frame's (tests/unit/test_camera.py). Measured on CT slices:
-# severity 0 24 -> 5 ms, severities 1-3 58 -> 41 ms (noise draw, blur and YUV remain).
+# severity 0 24 -> 5 ms, severities 1-3 58 -> 41 ms. Then (EMULATION_VERSION 2) float32
+# arithmetic and table-drawn noise: 60-66 -> 42-44 ms (bench_camera.py, one thread);
+# Pillow's blur, resize and rotation are most of what remains.
 
 Window = tuple[slice, slice] | tuple[np.ndarray, np.ndarray]  # see render_window
 FULL: Window = (slice(0, FRAME_HEIGHT), slice(0, FRAME_WIDTH))
@@ -251,9 +253,7 @@ def _place_picture(
     h, w = rgb.shape[:2]
     scale = min(FRAME_WIDTH / w, FRAME_HEIGHT / h) * conditions.fill
     new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
-    # RGBA: Pillow stores RGB in 4 bytes a pixel anyway, so the coverage mask (alpha)
-    # resizes and rotates with the picture for free; channels are resampled independently
-    picture = Image.fromarray(rgb).convert("RGBA")
+    picture = Image.fromarray(rgb)
     if (new_w, new_h) != (w, h):
         picture = picture.resize((new_w, new_h), Image.Resampling.BILINEAR)
     angle = (
@@ -261,9 +261,12 @@ def _place_picture(
         if conditions.rotation
         else 0.0
     )
-    if angle:
-        picture = picture.rotate(angle, Image.Resampling.BILINEAR, expand=True)
-    picture, mask = picture.convert("RGB"), picture.getchannel("A")
+    if angle:  # RGBA: the coverage mask (alpha) turns with the picture in the same pass
+        # (Pillow keeps RGB in 4 bytes a pixel anyway; channels resample independently)
+        turned = picture.convert("RGBA").rotate(angle, Image.Resampling.BILINEAR, expand=True)
+        picture, mask = turned.convert("RGB"), turned.getchannel("A")
+    else:
+        mask = Image.new("L", picture.size, 255)
     shift = (
         rng.uniform(-conditions.offset, conditions.offset, 2) if conditions.offset else np.zeros(2)
     )
