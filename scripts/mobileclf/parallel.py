@@ -16,8 +16,6 @@ from typing import TypeVar
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-EMULATION_THREADS = 2  # a phone emulation job's threads (Snakemake caps them at --cores)
-
 
 def map_threads(
     function: Callable[[Item], Result], items: Iterable[Item], threads: int

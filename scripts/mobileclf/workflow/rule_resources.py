@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from mobileclf.parallel import EMULATION_THREADS  # noqa: F401 (the phone emulation rules')
 from mobileclf.reduce.grid import parse_block_key
 from mobileclf.train.towers import sequential_reason
 from mobileclf.workflow import resources as res
@@ -38,6 +37,10 @@ def n_classes(dataset: str) -> int:
 
 
 # --- jobs that read tables or images ----------------------------------------------------
+
+# phone_inputs and phone_views emulate images on this many threads
+# (mobileclf.parallel.map_threads: 1.8x on 2; Snakemake caps them at --cores)
+EMULATION_THREADS = 2
 
 
 def light_mem_mb(config: dict, wildcards, attempt: int) -> int:
