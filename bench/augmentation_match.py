@@ -94,9 +94,11 @@ def main() -> None:
     for name in args.generators:
         full = {k: v for k, v in specs[name].items() if k not in NOT_AUGMENTATION}
         for brightness in (True, False):
-            spec = dict(full) if brightness else {
-                k: v for k, v in full.items() if k != "brightness_range"
-            }
+            spec = (
+                dict(full)
+                if brightness
+                else {k: v for k, v in full.items() if k != "brightness_range"}
+            )
             for side, make in (("published", published), ("pipeline", pipeline)):
                 values = figures(original, make(spec, images, args.draws, args.seed))
                 print(
