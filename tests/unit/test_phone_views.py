@@ -123,6 +123,44 @@ def test_families_switched_off_leave_their_conditions_at_none():
         assert 0.6 <= conditions.fill <= 1.0
 
 
+def test_joint_views_put_every_condition_at_one_severity_and_zero_changes_nothing():
+    from mobileclf.train.phone_views import draw_view
+
+    plain = PhoneViewSettings(gallery_probability=0.0)
+    zero = PhoneViewSettings(gallery_probability=0.0, joint_probability=0.0)
+    joint = PhoneViewSettings(gallery_probability=0.0, joint_probability=1.0)
+    # unset and 0: the same draws, and the same options (so the same cached views)
+    assert zero.view_options() == plain.view_options()
+    assert "joint_probability" in joint.view_options()
+    severities = []
+    for view in range(30):
+        streams = [np.random.default_rng(view_seed(1, "x", view)) for _ in range(3)]
+        assert draw_view(zero, streams[0]) == draw_view(plain, streams[1])
+        path, c = draw_view(joint, streams[2])
+        assert path == "camera"
+        t = c.noise / joint.noise
+        low, high = joint.fill
+        for value, scale in [
+            (c.blur, joint.blur),
+            (c.rotation, joint.rotation),
+            (c.offset, joint.offset),
+            (c.light, joint.light),
+            (c.contrast, joint.contrast),
+            (high - c.fill, high - low),
+        ]:
+            assert value == pytest.approx(t * scale)
+        if c.jpeg_quality is not None:
+            assert c.jpeg_quality == round(95 - t * 45)
+        severities.append(t)
+    # the severity itself spans the range
+    assert min(severities) < 0.2 and max(severities) > 0.8
+    # half joint: some views joint, some not
+    half = PhoneViewSettings(gallery_probability=0.0, joint_probability=0.5)
+    drawn = [draw_view(half, np.random.default_rng(view_seed(2, "y", v)))[1] for v in range(40)]
+    coupled = [c.blur / half.blur == pytest.approx(c.noise / half.noise) for c in drawn]
+    assert 5 < sum(coupled) < 35
+
+
 def test_views_exist_only_for_non_holdout_images(views_run):
     _, splits, args = views_run
     views = np.load(args.views)
@@ -271,6 +309,9 @@ def test_schema_defaults_are_the_library_defaults_and_rerun_contract():
     prepare_config(config, SCHEMA)
     filled = config["generators"]["bare"]["phone_views"]
     defaults = asdict(PhoneViewSettings())
+    # joint_probability has no schema default: unset is the library's 0, and the rule
+    # params of every existing phone generator stay what they were (no rerun)
+    assert defaults.pop("joint_probability") == 0.0
     assert {k: list(v) if isinstance(v, tuple) else v for k, v in defaults.items()} == filled
 
     class Wildcards:
@@ -295,6 +336,9 @@ def test_schema_defaults_are_the_library_defaults_and_rerun_contract():
     assert P.phone_views_options(config, Wildcards) == before
     config["generators"]["phone"]["phone_views"]["blur"] = 1.0
     assert P.phone_views_options(config, Wildcards) != before
+    blurred = P.phone_views_options(config, Wildcards)
+    config["generators"]["phone"]["phone_views"]["joint_probability"] = 0.5
+    assert P.phone_views_options(config, Wildcards) != blurred
 
 
 def test_reduction_block_trains_on_the_same_views_as_fit_and_evaluate():

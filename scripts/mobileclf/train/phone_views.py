@@ -59,6 +59,11 @@ class PhoneViewSettings:
     ``yuv_probability``, JPEG with ``jpeg_probability`` at a quality in ``jpeg_quality``.
     The defaults cover ``mobile.camera_levels`` of config/config.yaml and a bit beyond.
     ``families`` switches off a whole family (its conditions stay at "none").
+    ``joint_probability``: chance that a camera view draws one severity t ~ U(0, 1) and
+    puts every condition at t of its range, together, as a camera level does (a dim room
+    is also noisy and blurred); else each condition is drawn on its own, so few views are
+    bad in every way at once. 0 (the default) draws nothing extra: the views stay those of
+    the generator without the key.
     """
 
     views: int = 8
@@ -77,6 +82,7 @@ class PhoneViewSettings:
     jpeg_probability: float = 0.8
     jpeg_quality: tuple[int, int] = (50, 95)
     families: dict = field(default_factory=lambda: dict.fromkeys(FAMILIES, True))
+    joint_probability: float = 0.0
 
     @classmethod
     def from_config(cls, section: dict) -> PhoneViewSettings:
@@ -92,10 +98,13 @@ class PhoneViewSettings:
         return cls(**values)
 
     def view_options(self) -> dict:
-        """What the views depend on (not TRAINING_ONLY's keys, which only training reads)."""
+        """What the views depend on (not TRAINING_ONLY's keys, which only training reads;
+        ``joint_probability`` only when set, as 0 leaves the views unchanged)."""
         options = asdict(self)
         for key in TRAINING_ONLY:
             options.pop(key)
+        if not options["joint_probability"]:
+            options.pop("joint_probability")
         return options
 
 
@@ -110,6 +119,8 @@ def draw_view(settings: PhoneViewSettings, rng: np.random.Generator):
 
     if rng.random() < settings.gallery_probability:
         return "gallery", None
+    if settings.joint_probability and rng.random() < settings.joint_probability:
+        return "camera", _joint_conditions(settings, rng.random(), rng)
     on = settings.families
     conditions = {}
     if on["framing"]:
@@ -131,6 +142,32 @@ def draw_view(settings: PhoneViewSettings, rng: np.random.Generator):
         if rng.random() < settings.jpeg_probability:
             conditions["jpeg_quality"] = int(rng.integers(*settings.jpeg_quality, endpoint=True))
     return "camera", CameraConditions(**conditions)
+
+
+def _joint_conditions(settings: PhoneViewSettings, severity: float, rng: np.random.Generator):
+    """Every condition at ``severity`` (0..1) of its range: fill from its high to its low
+    end, JPEG quality from the high to the low end; YUV and JPEG still by their chances."""
+    from mobileclf.mobile.camera import CameraConditions
+
+    on = settings.families
+    low, high = settings.fill
+    conditions = {"noise": severity * settings.noise}
+    if on["framing"]:
+        conditions.update(
+            fill=high - severity * (high - low),
+            offset=severity * settings.offset,
+            rotation=severity * settings.rotation,
+        )
+    if on["light"]:
+        conditions.update(light=severity * settings.light, contrast=severity * settings.contrast)
+    if on["blur"]:
+        conditions["blur"] = severity * settings.blur
+    if on["compression"]:
+        conditions["yuv"] = bool(rng.random() < settings.yuv_probability)
+        if rng.random() < settings.jpeg_probability:
+            worst, best = settings.jpeg_quality
+            conditions["jpeg_quality"] = int(round(best - severity * (best - worst)))
+    return CameraConditions(**conditions)
 
 
 def make_views(
