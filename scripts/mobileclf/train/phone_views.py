@@ -166,7 +166,7 @@ def _joint_conditions(settings: PhoneViewSettings, severity: float, rng: np.rand
         conditions["yuv"] = bool(rng.random() < settings.yuv_probability)
         if rng.random() < settings.jpeg_probability:
             worst, best = settings.jpeg_quality
-            conditions["jpeg_quality"] = int(round(best - severity * (best - worst)))
+            conditions["jpeg_quality"] = round(best - severity * (best - worst))
     return CameraConditions(**conditions)
 
 
