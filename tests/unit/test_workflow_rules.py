@@ -432,7 +432,17 @@ def test_later_phone_keys_at_their_defaults_do_not_change_generator_params(demo)
     assert [call(old) for call in calls] == with_defaults
     assert "plain_pass" not in with_defaults[0] and "plain_epochs" not in with_defaults[0]
     assert '"plain_probability": 0.3' in with_defaults[0]  # other keys stay, defaults or not
-    for key, value in (("plain_epochs", 2), ("plain_pass", True)):
+    # joint_probability has no schema default: unset, or 0, changes neither training
+    # nor the views (rule phone_views' params)
+    assert "joint_probability" not in section
+    views = wc(dataset="demo", size=32, generator="phone")
+    zero = copy.deepcopy(demo)
+    zero["generators"]["phone"]["phone_views"]["joint_probability"] = 0
+    assert [call(zero) for call in calls] == with_defaults
+    assert P.phone_views_options(zero, views) == P.phone_views_options(demo, views)
+    zero["generators"]["phone"]["phone_views"]["joint_probability"] = 0.5
+    assert P.phone_views_options(zero, views) != P.phone_views_options(demo, views)
+    for key, value in (("plain_epochs", 2), ("plain_pass", True), ("joint_probability", 1.0)):
         changed = copy.deepcopy(demo)
         changed["generators"]["phone"]["phone_views"][key] = value
         assert [call(changed) for call in calls] != with_defaults

@@ -78,9 +78,9 @@ def arch_spec(config: dict, wildcards) -> str:
     return as_json(config["architectures"][wildcards.arch])
 
 
-# phone_views keys that only training reads, added after phone generators existed, and the
-# value that changes nothing (the schema default)
-LATER_PHONE_KEYS = {"plain_epochs": 0, "plain_pass": False}
+# phone_views keys added after phone generators existed, and the value that changes
+# nothing (plain_*: the schema default; joint_probability: no schema default, 0 = unset)
+LATER_PHONE_KEYS = {"plain_epochs": 0, "plain_pass": False, "joint_probability": 0}
 
 
 def _generator(config: dict, name: str) -> dict:
@@ -306,8 +306,8 @@ def phone_views_options(config: dict, wildcards) -> str:
     """What a generator's views depend on: its phone_views ranges (not plain_probability,
     plain_epochs or plain_pass, which only training reads:
     mobileclf.train.phone_views.TRAINING_ONLY), the camera's orientation, decoding, seed,
-    segmentation."""
-    section = config["generators"][wildcards.generator]["phone_views"]
+    segmentation. A joint_probability of 0 is left out, as unset (the same views)."""
+    section = _generator(config, wildcards.generator)["phone_views"]
     from mobileclf.train.phone_views import TRAINING_ONLY  # NumPy and pandas, no TensorFlow
 
     return as_json(
