@@ -277,6 +277,45 @@ def test_plain_epochs_warm_up_trains_on_plain_images_first_then_on_views():
     assert (epochs[2] == 200).all()  # then plain_probability 0: views only
 
 
+def test_draws_per_epoch_adds_drawn_copies_and_one_keeps_the_plain_pass_data():
+    """m draws per image and epoch beside the plain copy: (m + 1) n images an epoch, each
+    image once plain and m times drawn; m = 1 gives plain_pass's very batches; the plain
+    warm-up counts m draws per image and epoch."""
+    from mobileclf.train.fit import _phone_dataset
+
+    n = 6
+    plain = np.zeros((n, 4, 4, 3), dtype=np.uint8)
+    plain[:, :, :, 0] = np.arange(1, n + 1)[:, None, None]
+    views = np.zeros((n, 3, 4, 4, 3), dtype=np.uint8)
+    views[:, :, :, :, 0] = 100 + np.arange(3)[None, :, None, None]  # view k is 100 + k
+    base = {"plain_probability": 0.0, "plain_pass": True}
+
+    def epochs(section, count=2):
+        data = _phone_dataset(plain, views, np.arange(n), 4, 3, {"phone_views": section})
+        out = []
+        for _ in range(count):  # one pass per epoch: each pass reshuffles
+            batches = [(x.numpy()[:, 0, 0, 0], y.numpy()) for x, y in data]
+            out.append(tuple(np.concatenate(part) for part in zip(*batches, strict=True)))
+        return data, out
+
+    _, one = epochs({**base, "draws_per_epoch": 1})
+    _, without = epochs(base)
+    for (a, la), (b, lb) in zip(one, without, strict=True):
+        assert np.array_equal(a, b) and np.array_equal(la, lb)
+    data, three = epochs({**base, "draws_per_epoch": 3})
+    assert int(data.cardinality()) == 6  # 4n = 24 images / batch 4
+    for images, labels in three:
+        drawn = images >= 100
+        assert sorted(labels[~drawn]) == list(range(n))  # each plain image once
+        assert sorted(labels[drawn]) == sorted(list(range(n)) * 3)  # each drawn 3 times
+    assert len(set(three[0][0][three[0][0] >= 100])) > 1  # draws pick different views
+    _, warm = epochs({**base, "draws_per_epoch": 2, "plain_epochs": 1}, count=2)
+    assert (warm[0][0] < 100).all()  # warm-up epoch: all 3n copies plain
+    assert (warm[1][0] >= 100).sum() == 2 * n  # then 2n drawn copies are views
+    _, no_pass = epochs({"plain_probability": 0.0, "draws_per_epoch": 2}, count=1)
+    assert len(no_pass[0][0]) == 2 * n and (no_pass[0][0] >= 100).all()
+
+
 def test_plain_pass_shows_every_image_once_plain_and_once_drawn_per_epoch():
     """2n images per epoch: each image's plain image once, and once what the draw gives
     (plain_probability 0: a view), shuffled together, afresh each epoch."""

@@ -429,6 +429,7 @@ def test_later_phone_keys_at_their_defaults_do_not_change_generator_params(demo)
     old = copy.deepcopy(demo)
     del old["generators"]["phone"]["phone_views"]["plain_epochs"]
     del old["generators"]["phone"]["phone_views"]["plain_pass"]
+    del old["generators"]["phone"]["phone_views"]["draws_per_epoch"]
     assert [call(old) for call in calls] == with_defaults
     assert "plain_pass" not in with_defaults[0] and "plain_epochs" not in with_defaults[0]
     assert '"plain_probability": 0.3' in with_defaults[0]  # other keys stay, defaults or not
@@ -442,7 +443,8 @@ def test_later_phone_keys_at_their_defaults_do_not_change_generator_params(demo)
     assert P.phone_views_options(zero, views) == P.phone_views_options(demo, views)
     zero["generators"]["phone"]["phone_views"]["joint_probability"] = 0.5
     assert P.phone_views_options(zero, views) != P.phone_views_options(demo, views)
-    for key, value in (("plain_epochs", 2), ("plain_pass", True), ("joint_probability", 1.0)):
+    changes = (("plain_epochs", 2), ("plain_pass", True), ("draws_per_epoch", 2))
+    for key, value in (*changes, ("joint_probability", 1.0)):
         changed = copy.deepcopy(demo)
         changed["generators"]["phone"]["phone_views"][key] = value
         assert [call(changed) for call in calls] != with_defaults
@@ -519,7 +521,8 @@ def test_demo_params_of_mobile_testing(demo):
     # editing another one reruns no phone test (plain_epochs, plain_pass at their defaults
     # left out: test_later_phone_keys_at_their_defaults_do_not_change_generator_params)
     phone = copy.deepcopy(demo["generators"]["phone"])
-    del phone["phone_views"]["plain_epochs"], phone["phone_views"]["plain_pass"]
+    for key in ("plain_epochs", "plain_pass", "draws_per_epoch"):
+        del phone["phone_views"][key]
     assert verdict["generators"] == {"g3": demo["generators"]["g3"], "phone": phone}
     assert "g1" not in json.loads(P.verdict_options(demo, {"generator": "phone"}))["generators"]
 

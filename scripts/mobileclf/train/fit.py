@@ -90,25 +90,32 @@ def _phone_dataset(
 
     ``plain_pass``: every epoch shows each image twice, once plain (what the generator
     without phone_views trains on) and once drawn as above, the 2n images shuffled
-    together (seeded, afresh each epoch): twice the steps per epoch."""
+    together (seeded, afresh each epoch): twice the steps per epoch. ``draws_per_epoch``
+    m > 1 draws m times per image and epoch (m + 1 copies with plain_pass): more phone
+    exposure without less plain exposure, at (m + 1) / 2 times plain_pass's steps."""
     import tensorflow as tf
 
     stack = np.concatenate([images[:, None], views], axis=1)  # (n, K+1, S, S, 3) uint8
     data = tf.data.Dataset.from_tensor_slices((stack, labels))
     section = spec["phone_views"]
-    warm_up = int(section.get("plain_epochs", 0)) * len(stack)  # draws: epochs × images
+    draws = int(section.get("draws_per_epoch", 1))
+    # warm-up in draws: epochs × images × draws per image and epoch
+    warm_up = int(section.get("plain_epochs", 0)) * len(stack) * draws
     draw = view_draw_fn(section["plain_probability"], seed, warm_up)
-    if section.get("plain_pass", False):
+    plain_pass = bool(section.get("plain_pass", False))
+    if plain_pass or draws > 1:
 
-        def plain_and_drawn(image_stack, label):
-            drawn, _ = draw(image_stack, label)
-            return tf.stack([image_stack[0], drawn]), tf.stack([label, label])
+        def copies(image_stack, label):
+            drawn = [draw(image_stack, label)[0] for _ in range(draws)]
+            shown = [image_stack[0], *drawn] if plain_pass else drawn
+            return tf.stack(shown), tf.stack([label] * len(shown))
 
-        # draws in image order (one per image and epoch, as without plain_pass), then the
-        # union is shuffled; unbatch forgets the length, which Keras' steps per call need
-        data = data.map(plain_and_drawn).unbatch()
-        data = data.apply(tf.data.experimental.assert_cardinality(2 * len(stack)))
-        data = data.shuffle(2 * len(stack), seed=seed, reshuffle_each_iteration=True)
+        # draws in image order (as with one copy), then the union is shuffled; unbatch
+        # forgets the length, which Keras' steps per call need
+        count = (int(plain_pass) + draws) * len(stack)
+        data = data.map(copies).unbatch()
+        data = data.apply(tf.data.experimental.assert_cardinality(count))
+        data = data.shuffle(count, seed=seed, reshuffle_each_iteration=True)
     else:
         data = data.shuffle(len(stack), seed=seed, reshuffle_each_iteration=True)
         data = data.map(draw)

@@ -42,7 +42,7 @@ VIEW_DOMAIN = zlib.crc32(b"mobileclf.phone_views")
 # condition families a bench (or a user) can switch off one at a time
 FAMILIES = ("blur", "light", "compression", "framing")
 # settings that only training reads: changing them must not remake the views
-TRAINING_ONLY = ("plain_probability", "plain_epochs", "plain_pass")
+TRAINING_ONLY = ("plain_probability", "plain_epochs", "plain_pass", "draws_per_epoch")
 
 
 class PhoneViewsError(UserError):
@@ -70,6 +70,7 @@ class PhoneViewSettings:
     plain_probability: float = 0.3
     plain_epochs: int = 0
     plain_pass: bool = False
+    draws_per_epoch: int = 1
     gallery_probability: float = 0.2
     fill: tuple[float, float] = (0.6, 1.0)
     offset: float = 0.1

@@ -80,7 +80,12 @@ def arch_spec(config: dict, wildcards) -> str:
 
 # phone_views keys added after phone generators existed, and the value that changes
 # nothing (plain_*: the schema default; joint_probability: no schema default, 0 = unset)
-LATER_PHONE_KEYS = {"plain_epochs": 0, "plain_pass": False, "joint_probability": 0}
+LATER_PHONE_KEYS = {
+    "plain_epochs": 0,
+    "plain_pass": False,
+    "draws_per_epoch": 1,
+    "joint_probability": 0,
+}
 
 
 def _generator(config: dict, name: str) -> dict:
@@ -304,7 +309,7 @@ def latency_options(config: dict, wildcards) -> str:
 
 def phone_views_options(config: dict, wildcards) -> str:
     """What a generator's views depend on: its phone_views ranges (not plain_probability,
-    plain_epochs or plain_pass, which only training reads:
+    plain_epochs, plain_pass or draws_per_epoch, which only training reads:
     mobileclf.train.phone_views.TRAINING_ONLY), the camera's orientation, decoding, seed,
     segmentation. A joint_probability of 0 is left out, as unset (the same views)."""
     section = _generator(config, wildcards.generator)["phone_views"]
