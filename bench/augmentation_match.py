@@ -33,17 +33,11 @@ NOT_AUGMENTATION = ("rescale", "featurewise_center", "featurewise_std_normalizat
 
 def load_images(root: Path, size: int) -> np.ndarray:
     """Every image under ``root`` as float32 RGB at ``size`` (the workflow's resize)."""
-    from PIL import Image
-
     from mobileclf.data.images import load_rgb
+    from mobileclf.data.resize import to_square
 
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
-    return np.stack(
-        [
-            np.asarray(Image.fromarray(load_rgb(p).rgb).resize((size, size), Image.BILINEAR))
-            for p in files
-        ]
-    ).astype(np.float32)
+    return np.stack([to_square(load_rgb(p).rgb, size) for p in files]).astype(np.float32)
 
 
 def figures(original: np.ndarray, augmented: np.ndarray) -> list[float]:

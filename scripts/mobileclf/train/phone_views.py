@@ -115,60 +115,42 @@ def view_seed(seed: int, key: str, view: int) -> np.random.SeedSequence:
 
 
 def draw_view(settings: PhoneViewSettings, rng: np.random.Generator):
-    """("gallery", None) or ("camera", CameraConditions) drawn from the settings' ranges."""
+    """("gallery", None) or ("camera", CameraConditions) drawn from the settings' ranges:
+    each condition on its own, or (``joint_probability``) all at one drawn severity t,
+    fill and JPEG quality going from their high to their low end as t grows."""
     from mobileclf.mobile.camera import CameraConditions
 
     if rng.random() < settings.gallery_probability:
         return "gallery", None
-    if settings.joint_probability and rng.random() < settings.joint_probability:
-        return "camera", _joint_conditions(settings, rng.random(), rng)
+    joint = bool(settings.joint_probability) and rng.random() < settings.joint_probability
+    severity = rng.random() if joint else None
+
+    def up_to(largest: float) -> float:
+        return severity * largest if joint else float(rng.uniform(0, largest))
+
     on = settings.families
     conditions = {}
     if on["framing"]:
+        low, high = settings.fill
+        fill = high - severity * (high - low) if joint else float(rng.uniform(low, high))
         conditions.update(
-            fill=float(rng.uniform(*settings.fill)),
-            offset=float(rng.uniform(0, settings.offset)),
-            rotation=float(rng.uniform(0, settings.rotation)),
+            fill=fill, offset=up_to(settings.offset), rotation=up_to(settings.rotation)
         )
     if on["light"]:
-        conditions.update(
-            light=float(rng.uniform(0, settings.light)),
-            contrast=float(rng.uniform(0, settings.contrast)),
-        )
+        conditions.update(light=up_to(settings.light), contrast=up_to(settings.contrast))
     if on["blur"]:
-        conditions["blur"] = float(rng.uniform(0, settings.blur))
-    conditions["noise"] = float(rng.uniform(0, settings.noise))
-    if on["compression"]:
-        conditions["yuv"] = bool(rng.random() < settings.yuv_probability)
-        if rng.random() < settings.jpeg_probability:
-            conditions["jpeg_quality"] = int(rng.integers(*settings.jpeg_quality, endpoint=True))
-    return "camera", CameraConditions(**conditions)
-
-
-def _joint_conditions(settings: PhoneViewSettings, severity: float, rng: np.random.Generator):
-    """Every condition at ``severity`` (0..1) of its range: fill from its high to its low
-    end, JPEG quality from the high to the low end; YUV and JPEG still by their chances."""
-    from mobileclf.mobile.camera import CameraConditions
-
-    on = settings.families
-    low, high = settings.fill
-    conditions = {"noise": severity * settings.noise}
-    if on["framing"]:
-        conditions.update(
-            fill=high - severity * (high - low),
-            offset=severity * settings.offset,
-            rotation=severity * settings.rotation,
-        )
-    if on["light"]:
-        conditions.update(light=severity * settings.light, contrast=severity * settings.contrast)
-    if on["blur"]:
-        conditions["blur"] = severity * settings.blur
+        conditions["blur"] = up_to(settings.blur)
+    conditions["noise"] = up_to(settings.noise)
     if on["compression"]:
         conditions["yuv"] = bool(rng.random() < settings.yuv_probability)
         if rng.random() < settings.jpeg_probability:
             worst, best = settings.jpeg_quality
-            conditions["jpeg_quality"] = round(best - severity * (best - worst))
-    return CameraConditions(**conditions)
+            conditions["jpeg_quality"] = (
+                round(best - severity * (best - worst))
+                if joint
+                else int(rng.integers(worst, best, endpoint=True))
+            )
+    return "camera", CameraConditions(**conditions)
 
 
 def make_views(
