@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO, TINY_CONFIG, planned_jobs, run_snakemake, write_config
+from conftest import REPO, TINY_CONFIG, planned_jobs, write_config
 from snakemake_cli import snakemake_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
@@ -117,6 +117,9 @@ def _config() -> dict:
     config = copy.deepcopy(TINY_CONFIG)
     config["resize"]["sizes"] = [16]
     config["training"]["batch_folds_below"] = 20
+    # two of the four variants: the grouping and the jobs' records are what is tested here
+    # (every variant's export: test_export_run), and each job of a group runs in turn
+    config["export"] = {**config.get("export", {}), "variants": ["float32", "int8"]}
     return config
 
 
@@ -171,9 +174,25 @@ def _minutes(limit: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory):
+def local_run_started(tmp_path_factory):
+    """The local run the cluster's results are compared with, started at once so that it
+    runs beside the cluster run (whose jobs mostly wait for submission and start-up), not
+    after it: (workdir, process, its log)."""
     workdir = tmp_path_factory.mktemp("local")
-    run_snakemake(workdir, _config(), TARGET)
+    command = snakemake_command(workdir, write_config(workdir, _config()), options=(TARGET,))
+    log = workdir / "snakemake.out"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+    yield workdir, process, log
+    if process.poll() is None:  # a test failed before waiting for it
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="module")
+def local_run(local_run_started):
+    workdir, process, log = local_run_started
+    assert process.wait(timeout=1800) == 0, log.read_text()[-6000:]
     return workdir
 
 
@@ -196,7 +215,7 @@ def _records_while(process: subprocess.Popen) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def cluster_run(slurm_cluster, tmp_path_factory):
+def cluster_run(slurm_cluster, local_run_started, tmp_path_factory):
     """The whole tiny workflow through the SLURM profile: (workdir, output, planned jobs,
     SLURM's record of each job)."""
     workdir = tmp_path_factory.mktemp("cluster")
