@@ -179,6 +179,13 @@ def main() -> None:
         help="JSON overrides of the phone generator's phone_views keys (recipe search)",
     )  # fmt: skip
     arguments.add_argument(
+        "--generator-keys", type=json.loads, default={},
+        help="JSON Table 1 keys added to the phone generator (e.g. shifts), applied to the views",
+    )  # fmt: skip
+    arguments.add_argument(
+        "--arch", default="model1", help="config/paper.yaml architecture (g1's cache is per arch)"
+    )
+    arguments.add_argument(
         "--no-g1-cache", action="store_true", help="retrain g1 even if the workdir has it"
     )
     arguments.add_argument("--workdir", default="bench-holdouts")
@@ -207,7 +214,7 @@ def main() -> None:
         results_dir / "splits.csv",
         results_dir / "labels.txt",
     )
-    layers = paper["architectures"]["model1"]["layers"]
+    layers = paper["architectures"][args.arch]["layers"]
     manifest = read_table(results_dir / "manifest.csv")
     keys = data.splits.path.tolist()
     pictures = decoded(Path(args.root), keys)
@@ -216,15 +223,21 @@ def main() -> None:
         pictures, keys, args.size, args.seed, levels, workdir / f"scored_{args.size}.npz"
     )
     recipe = paper["generators"]["phone"]
-    recipe = {**recipe, "phone_views": {**recipe["phone_views"], **args.phone_views}}
+    recipe = {
+        **recipe, **args.generator_keys,
+        "phone_views": {**recipe["phone_views"], **args.phone_views},
+    }  # fmt: skip
     phone = filled(recipe)
-    print(f"phone recipe: {json.dumps(phone['phone_views'], sort_keys=True)}", flush=True)
+    print(f"phone recipe: {json.dumps(phone, sort_keys=True)}", flush=True)
     views = views_for(
         phone, pictures, keys, args.size, args.seed, views_cache(workdir, args.size, phone)
     )
     print(f"inputs and views: {time.perf_counter() - started:.0f} s; {load_average()}", flush=True)
     generators = {"g1": filled(paper["generators"]["g1"]), "phone": phone}
-    g1_file = workdir / f"g1_{args.size}_{args.epochs}.json"  # keyed by split seed
+    cache_name = f"g1_{args.size}_{args.epochs}" + (
+        "" if args.arch == "model1" else f"_{args.arch}"
+    )
+    g1_file = workdir / f"{cache_name}.json"  # keyed by split seed
     g1_cache = json.loads(g1_file.read_text()) if g1_file.exists() else {}
     runs = []
     for seed in args.seeds or [42, *range(1, args.holdouts)][: args.holdouts]:
@@ -249,10 +262,10 @@ def main() -> None:
         print(f"holdout seed {seed} ({time.perf_counter() - started:.0f} s): {json.dumps(run)}",
               flush=True)  # fmt: skip
     print(
-        f"\n{args.root}, {args.size} px, model1, Adam 0.001, batch 10, {args.epochs} epochs, "
+        f"\n{args.root}, {args.size} px, {args.arch}, Adam 0.001, batch 10, {args.epochs} epochs, "
         f"{len(runs)} holdouts of {runs[0]['n_holdout']} images (split seeds "
         f"{', '.join(str(run['seed']) for run in runs)}); {load_average()}\n"
-        f"phone recipe: {json.dumps(phone['phone_views'], sort_keys=True)}\n"
+        f"phone recipe: {json.dumps(phone, sort_keys=True)}\n"
     )
     print(summary(runs))
     if args.json:

@@ -211,6 +211,29 @@ def test_verdict_says_no_and_points_to_augmentation_when_the_camera_fails():
     assert verdict["camera_by_severity"]["int8"] == {"0": 1.0, "1": 0.6, "2": 0.5}
 
 
+def test_verdict_for_a_phone_generator_proposes_size_and_capacity_not_brightness():
+    """A phone_views generator already trains on the camera's light and tilt: the verdict
+    does not tell it to add Table 1's brightness and rotation (nor to use a phone-path
+    generator), but a larger size and a bigger model, with the measured camera accuracy."""
+    table = mobile_table(synthetic_predictions([10, 6, 5]), ["a", "b"], 1)
+    limits = {"gallery_accuracy": 0.85, "camera_accuracy": 0.8, "camera_severity": 1}
+    phone = {"rescale": 1 / 255, "phone_views": {"views": 8}}
+    verdict = decide(table, limits, {"generator": "phone", "size": 32}, phone, None, {})
+    actions = [step["action"] for step in verdict["next_steps"]]
+    assert actions == ["other image size (larger)", "bigger model", "more holdout images"]
+    assert (
+        "'phone' already trains on the phone's gallery and camera views"
+        in (verdict["next_steps"][1]["because"])
+    )
+    assert "60%" in verdict["next_steps"][1]["because"]
+    # at 128 px the size step goes; a Table 1 generator at 32 px is not offered a bigger model
+    large = decide(table, limits, {"generator": "phone", "size": 128}, phone, None, {})
+    assert [s["action"] for s in large["next_steps"]][:1] == ["bigger model"]
+    g3 = {"brightness_range": [0.2, 1], "rotation_range": 40}
+    small = decide(table, limits, {"generator": "g3", "size": 32}, g3, None, {})
+    assert "bigger model" not in [s["action"] for s in small["next_steps"]]
+
+
 def test_verdict_recommends_the_smallest_passing_file():
     table = mobile_table(synthetic_predictions([10, 9, 5]), ["a", "b"], 1)
     verdict = decide(  # thresholds that 10/10 and 9/10 clear with their 95% intervals

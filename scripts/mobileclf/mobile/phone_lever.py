@@ -1,4 +1,5 @@
-"""The verdict's phone-path lever: train on what the phone sees.
+"""The verdict's steps for a failing camera path, the phone-path lever first: train on
+what the phone sees.
 
 When the camera path is what fails, the paper's loop (other size, brightness/rotation,
 bigger model) keeps training on computer-path images. A generator with a ``phone_views``
@@ -12,6 +13,8 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+
+from mobileclf import stats
 
 PHONE_KEY = "phone_views"  # the generator key of the phone-path generator
 
@@ -90,3 +93,78 @@ def phone_step(float_variant: dict, severity: int, generator: dict, comparison: 
         because += f"; in CV, {best['cell']} reaches {camera:.1%} on the camera path"
     because += "; select it with selection.metric: mean_camera_accuracy"
     return [dict(action=f"phone-path generator ({PHONE_KEY})", because=because)]
+
+
+def drop_text(entry: dict, name: str) -> str:
+    """' (95% CI a to b points, exact McNemar p = x; paired over the same images)'."""
+    low, high = entry.get(f"{name}_drop_low"), entry.get(f"{name}_drop_high")
+    if low is None or high is None:
+        return ""
+    return (
+        f" (95% CI {100 * low:.0f} to {100 * high:.0f} points, exact McNemar "
+        f"p = {entry[f'{name}_drop_p_value']:.2g}; paired over the same images)"
+    )
+
+
+def _trains_for_light_and_tilt(generator: dict) -> bool:
+    """Table 1's brightness and rotation keys, or phone views (which draw light and tilt)."""
+    table1 = bool(generator.get("brightness_range")) and bool(generator.get("rotation_range"))
+    return table1 or is_phone_generator(generator)
+
+
+def camera_steps(
+    float_variant: dict, severity: int, selection: dict, generator: dict, size: int
+) -> list[dict]:
+    """The camera path is below its threshold: augment, enlarge, or add capacity. A phone
+    generator already trains on the camera's light and tilt, so it is never told to add
+    brightness and rotation (Table 1 shifts on top of the views cost accuracy on every path:
+    docs/phone-views.md), and more capacity is proposed at any size: with the same views the
+    paper's model2 gains about 4 points over model1 at camera severity 2 on the CT slices."""
+    camera = float_variant["camera"]
+    camera_drop = float_variant["computer"] - camera
+    camera_text = stats.percent_interval(float_variant["camera_correct"], float_variant["camera_n"])
+    augmented = _trains_for_light_and_tilt(generator)
+    phone = is_phone_generator(generator)
+    steps = []
+    if not augmented:
+        steps.append(
+            dict(
+                action="generator with brightness and rotation",
+                because=(
+                    f"camera accuracy at severity {severity} is {camera_text}, "
+                    f"{camera_drop:.1%} below the computer path"
+                    f"{drop_text(float_variant, 'camera')}, and the selected generator "
+                    f"{selection.get('generator')!r} has no brightness_range/rotation_range: "
+                    "train for the light and tilt the camera adds"
+                ),
+            )
+        )
+    if size and size < 100:
+        steps.append(
+            dict(
+                action="other image size (larger)",
+                because=(
+                    f"the camera path crops 480 px and resizes to {size} px by nearest "
+                    "neighbour: at this size a pixel of the model input is one sampled camera "
+                    f"pixel (noise and aliasing pass through); camera accuracy {camera_text}"
+                ),
+            )
+        )
+    if phone or (augmented and (not size or size >= 100)):
+        trained = (
+            f"the generator {selection.get('generator')!r} already trains on the phone's "
+            "gallery and camera views"
+            if phone
+            else f"the generator already augments brightness and rotation and the size is {size} px"
+        )
+        steps.append(
+            dict(
+                action="bigger model",
+                because=(
+                    f"{trained}, yet the camera path reaches {camera_text} at severity "
+                    f"{severity}: more capacity (another convolution block) is the remaining "
+                    "lever of the paper's loop"
+                ),
+            )
+        )
+    return steps

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mobileclf import stats
-from mobileclf.mobile.phone_lever import phone_comparison, phone_step
+from mobileclf.mobile.phone_lever import camera_steps, drop_text, phone_comparison, phone_step
 from mobileclf.mobile.predict import KERAS
 
 DEPLOYABLE, NOT_DEPLOYABLE, INCONCLUSIVE = "deployable", "not deployable", "inconclusive"
@@ -259,10 +259,6 @@ def _camera_curve(table: pd.DataFrame) -> dict[str, dict[str, float]]:
     }
 
 
-def _has_photometric_augmentation(generator: dict) -> bool:
-    return bool(generator.get("brightness_range")) and bool(generator.get("rotation_range"))
-
-
 def next_steps(
     evidence: list[dict],
     baseline: float,
@@ -288,19 +284,8 @@ def next_steps(
     if float_variant["camera"] < limits.camera:
         comparison = comparison or {"rows": []}
         steps += phone_step(float_variant, limits.severity, generator, comparison)
-        steps += _camera_steps(float_variant, limits, selection, generator, size)
+        steps += camera_steps(float_variant, limits.severity, selection, generator, size)
     return steps
-
-
-def _drop_text(entry: dict, name: str) -> str:
-    """' (95% CI a to b points, exact McNemar p = x; paired over the same images)'."""
-    low, high = entry.get(f"{name}_drop_low"), entry.get(f"{name}_drop_high")
-    if low is None or high is None:
-        return ""
-    return (
-        f" (95% CI {100 * low:.0f} to {100 * high:.0f} points, exact McNemar "
-        f"p = {entry[f'{name}_drop_p_value']:.2g}; paired over the same images)"
-    )
 
 
 def _capacity_steps(
@@ -349,56 +334,9 @@ def _gallery_steps(float_variant: dict, size: int) -> list[dict]:
             action="other image size (larger) or match the phone's resizing",
             because=(
                 f"the gallery path loses {gallery_drop:.1%} against the computer path"
-                f"{_drop_text(float_variant, 'gallery')} with the "
+                f"{drop_text(float_variant, 'gallery')} with the "
                 "same model: the phone's bilinear scaling without antialiasing differs from the "
                 f"training resize at {size} px; a larger size makes the two agree more closely"
             ),
         )
     ]
-
-
-def _camera_steps(
-    float_variant: dict, limits: Thresholds, selection: dict, generator: dict, size: int
-) -> list[dict]:
-    """The camera path is below its threshold: augment, enlarge, or add capacity."""
-    camera = float_variant["camera"]
-    camera_drop = float_variant["computer"] - camera
-    camera_text = stats.percent_interval(float_variant["camera_correct"], float_variant["camera_n"])
-    augmented = _has_photometric_augmentation(generator)
-    steps = []
-    if not augmented:
-        steps.append(
-            dict(
-                action="generator with brightness and rotation",
-                because=(
-                    f"camera accuracy at severity {limits.severity} is {camera_text}, "
-                    f"{camera_drop:.1%} below the computer path"
-                    f"{_drop_text(float_variant, 'camera')}, and the selected generator "
-                    f"{selection.get('generator')!r} has no brightness_range/rotation_range: "
-                    "train for the light and tilt the camera adds"
-                ),
-            )
-        )
-    if size and size < 100:
-        steps.append(
-            dict(
-                action="other image size (larger)",
-                because=(
-                    f"the camera path crops 480 px and resizes to {size} px by nearest "
-                    "neighbour: at this size a pixel of the model input is one sampled camera "
-                    f"pixel (noise and aliasing pass through); camera accuracy {camera_text}"
-                ),
-            )
-        )
-    if augmented and (not size or size >= 100):
-        steps.append(
-            dict(
-                action="bigger model",
-                because=(
-                    f"the generator already augments brightness and rotation and the size is "
-                    f"{size} px, yet the camera path reaches {camera_text}: more capacity is the "
-                    "remaining lever of the paper's loop"
-                ),
-            )
-        )
-    return steps
