@@ -232,6 +232,19 @@ def test_verdict_for_a_phone_generator_proposes_size_and_capacity_not_brightness
     g3 = {"brightness_range": [0.2, 1], "rotation_range": 40}
     small = decide(table, limits, {"generator": "g3", "size": 32}, g3, None, {})
     assert "bigger model" not in [s["action"] for s in small["next_steps"]]
+    # the Keras model itself below the gallery threshold: "bigger model" is said once, first
+    predictions = synthetic_predictions([10, 6, 5])
+    wrong = (predictions.variant == KERAS) & (predictions.path == "computer")
+    wrong &= predictions.image.isin(["a/0.png", "a/1.png", "b/0.png"])
+    predictions.loc[wrong, "predicted"] = 1 - predictions.loc[wrong, "y"]
+    predictions.loc[wrong, ["prob_0", "prob_1"]] = predictions.loc[
+        wrong, ["prob_1", "prob_0"]
+    ].values
+    weak = mobile_table(predictions, ["a", "b"], 1)
+    verdict = decide(weak, limits, {"generator": "phone", "size": 32}, phone, None, {})
+    actions = [step["action"] for step in verdict["next_steps"]]
+    assert actions[0] == "bigger model or more data" and "bigger model" not in actions
+    assert "70%" in verdict["next_steps"][0]["because"]  # 7 of 10 on the computer path
 
 
 def test_verdict_recommends_the_smallest_passing_file():

@@ -284,7 +284,10 @@ def next_steps(
     if float_variant["camera"] < limits.camera:
         comparison = comparison or {"rows": []}
         steps += phone_step(float_variant, limits.severity, generator, comparison)
-        steps += camera_steps(float_variant, limits.severity, selection, generator, size)
+        camera = camera_steps(float_variant, limits.severity, selection, generator, size)
+        if any(step["action"].startswith("bigger model") for step in steps):  # said once
+            camera = [step for step in camera if step["action"] != "bigger model"]
+        steps += camera
     return steps
 
 
