@@ -119,7 +119,7 @@ def camera_steps(
     generator already trains on the camera's light and tilt, so it is never told to add
     brightness and rotation (Table 1 shifts on top of the views cost accuracy on every path:
     docs/phone-views.md), and more capacity is proposed at any size: with the same views the
-    paper's model2 gains about 4 points over model1 at camera severity 2 on the CT slices."""
+    paper's model2 gains 3-4 points over model1 at camera severity 2 on the CT slices."""
     camera = float_variant["camera"]
     camera_drop = float_variant["computer"] - camera
     camera_text = stats.percent_interval(float_variant["camera_correct"], float_variant["camera_n"])
@@ -162,8 +162,8 @@ def camera_steps(
                 action="bigger model",
                 because=(
                     f"{trained}, yet the camera path reaches {camera_text} at severity "
-                    f"{severity}: more capacity (another convolution block) is the remaining "
-                    "lever of the paper's loop"
+                    f"{severity}: more capacity (another convolution block, a larger "
+                    "backbone) is the remaining lever of the paper's loop"
                 ),
             )
         )
