@@ -46,6 +46,6 @@ include: "workflow/rules/phone_views.smk"
 rule all:
     default_target: True
     input:
-        T.final_outputs(config),
+        O.final_outputs(config),
         PC.pages(config),
-        T.job_outputs(config),
+        O.job_outputs(config),

@@ -13,6 +13,6 @@ class UserError(Exception):
 
 
 # The one recovery command, named by every "delete it and ..." message. `make repair` runs
-# Snakemake's default target, which requests every file a job writes (targets.job_outputs):
+# Snakemake's default target, which requests every file a job writes (outputs.job_outputs):
 # a deleted file is rebuilt and only what reads it reruns (docs/reruns-and-recovery.md).
 REPAIR = "run `make repair` (CONFIG=your.yaml for your own config; docs/reruns-and-recovery.md)"

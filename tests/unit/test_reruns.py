@@ -22,6 +22,7 @@ from mobileclf.data.datasets import DataMismatch, check_labels  # noqa: E402
 from mobileclf.data.split import REBUILD  # noqa: E402
 from mobileclf.errors import REPAIR, UserError  # noqa: E402
 from mobileclf.select.selection import choice_of, grid_best, select_best  # noqa: E402
+from mobileclf.workflow import outputs as O  # noqa: E402
 from mobileclf.workflow import params as P  # noqa: E402
 from mobileclf.workflow import targets as T  # noqa: E402
 from mobileclf.workflow.config import prepare_config  # noqa: E402
@@ -120,7 +121,7 @@ def test_final_model_params_name_only_the_chosen_architecture_and_generator(tiny
 
 
 def test_the_default_target_names_every_file_a_job_writes(tiny):
-    outputs = T.job_outputs(tiny)
+    outputs = O.job_outputs(tiny)
     assert len(outputs) == len(set(outputs))
     folds = [p for p in outputs if p.endswith("/metrics.json") and "/cv/" in p]
     # 1 arch x 2 generators x 2 sizes x 2 folds
@@ -138,7 +139,7 @@ def test_the_default_target_names_every_file_a_job_writes(tiny):
         assert path in outputs
     grown = copy.deepcopy(tiny)
     grown["resize"]["sizes"].append(20)
-    added = set(T.job_outputs(grown)) - set(outputs)
+    added = set(O.job_outputs(grown)) - set(outputs)
     assert added == {
         "results/tiny/arrays/20.npy",
         "results/tiny/checks/20.json",

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
 from mobileclf.mobile import EMULATION_VERSION  # noqa: E402
+from mobileclf.workflow import outputs as O  # noqa: E402
 from mobileclf.workflow import params as P  # noqa: E402
 from mobileclf.workflow import rule_resources as R  # noqa: E402
 from mobileclf.workflow import targets as T  # noqa: E402
@@ -213,7 +214,7 @@ def test_batch_size_grid_name_clash_is_an_error():
 
 def test_demo_final_targets(demo):
     d = "results/demo"
-    assert T.final_outputs(demo) == [
+    assert O.final_outputs(demo) == [
         f"{d}/selection.json",
         f"{d}/tables/cv_summary.md",
         f"{d}/plots/cv_heatmap.png",
@@ -241,7 +242,7 @@ def test_targets_follow_reduction_segmentation_and_datasets():
     config["datasets"]["ct"] = {"root": "data/ct"}
     config["export"] = {"variants": ["int8"]}
     config = prepared(config)
-    outputs = T.final_outputs(config)
+    outputs = O.final_outputs(config)
     assert not any("reduction" in path for path in outputs)
     assert "results/tiny/plots/segmentation.png" in outputs
     assert "results/ct/plots/segmentation.png" not in outputs
@@ -269,7 +270,7 @@ def test_one_reduction_switch_for_final_spec_targets_and_report(section, enabled
     name = "reduction.json" if enabled else "choice.json"
     assert T.final_spec(config, w) == f"results/tiny/{name}"
     assert ("reduction" in T.report_inputs(config, w)) is enabled
-    assert ("results/tiny/reduction.json" in T.final_outputs(config)) is enabled
+    assert ("results/tiny/reduction.json" in O.final_outputs(config)) is enabled
     assert len(T.report_inputs(config, w)) == 16 + enabled  # 16th: tables/phone_measured.csv
 
 

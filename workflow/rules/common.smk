@@ -2,7 +2,8 @@
 # the wildcard constraints. The rules' input, params and resource functions are pure
 # functions of (config, wildcards, ...) in scripts/mobileclf/workflow/, unit-tested without
 # Snakemake (tests/unit/test_workflow_rules.py), each named after the stage using it
-#   T.<name>  targets.py         inputs and final targets (T.ingest_input: of ingest)
+#   T.<name>  targets.py         inputs (T.ingest_input: of ingest)
+#   O.<name>  outputs.py         rule all's targets (O.final_outputs, O.job_outputs)
 #   P.<name>  params.py          params, the rerun contract (P.ingest_options)
 #   R.<name>  rule_resources.py  threads, mem_mb, runtime, gpu (R.train_cv_mem_mb)
 # A rule binds one to the config with bind(...). Only what needs Snakemake's own objects
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 from mobileclf.reduce.grid import BLOCK_PATTERN
 from mobileclf.workflow import params as P
 from mobileclf.workflow import rule_resources as R
+from mobileclf.workflow import outputs as O
 from mobileclf.workflow import targets as T
 from mobileclf.workflow.config import ConfigError, prepare_config
 from mobileclf.workflow.skipped_work import skipped_work_warnings

@@ -1,5 +1,5 @@
-"""Which files the workflow makes and which each job reads: the grid axes, the final
-targets of ``rule all`` and the input functions of the rules, as pure functions of the
+"""Which files each job reads: the grid axes and the input functions of the rules (the
+targets of ``rule all`` are in :mod:`mobileclf.workflow.outputs`), as pure functions of the
 default-filled config (:func:`mobileclf.workflow.config.prepare_config`) and a job's
 wildcards (anything with ``.dataset``, ``.arch``, ... attributes: Snakemake's Wildcards).
 
@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from types import SimpleNamespace
 
 from mobileclf.data.tree import snakemake_unsafe
 from mobileclf.reduce.grid import expand_axis, grid_cells, plan_blocks, skip_reason
@@ -239,17 +238,6 @@ def metadata_read_backs(config: dict, wildcards) -> list[str]:
     return [f"results/{d}/export/metadata_{variant}.json" for variant in variants(config)]
 
 
-def export_outputs(config: dict, dataset: str) -> list[str]:
-    """The deploy bundle of one dataset (final targets)."""
-    return [
-        f"results/{dataset}/final/metrics.json",
-        f"results/{dataset}/tables/export.csv",
-        f"results/{dataset}/deploy/labels.txt",
-        f"results/{dataset}/deploy/metadata.json",
-        f"results/{dataset}/deploy/model_card.md",
-    ] + [f"results/{dataset}/deploy/model_{variant}.tflite" for variant in variants(config)]
-
-
 # --- mobile testing and the report -----------------------------------------------------------
 
 
@@ -309,33 +297,6 @@ def report_inputs(config: dict, wildcards) -> dict[str, str]:
     return inputs
 
 
-def final_outputs(config: dict) -> list[str]:
-    """What ``rule all`` asks for: per dataset the CV tables, the selection, the reduction
-    (when enabled), the deploy bundle, the segmentation figure (when enabled) and the
-    report; with several datasets also the index page."""
-    outputs = []
-    for dataset in datasets(config):
-        outputs += [
-            f"results/{dataset}/selection.json",
-            f"results/{dataset}/tables/cv_summary.md",
-            f"results/{dataset}/plots/cv_heatmap.png",
-        ]
-        if reduction_enabled(config):
-            outputs += [
-                f"results/{dataset}/reduction.json",
-                f"results/{dataset}/tables/reduction.csv",
-                f"results/{dataset}/plots/reduction_heatmap.png",
-                f"results/{dataset}/plots/reduction_tradeoff.png",
-            ]
-        outputs += export_outputs(config, dataset)
-        if segmentation_options(config, dataset):
-            outputs.append(f"results/{dataset}/plots/segmentation.png")
-        outputs += [f"results/{dataset}/report.html", f"results/{dataset}/report.md"]
-    if len(datasets(config)) > 1:
-        outputs.append("results/index.html")
-    return outputs
-
-
 # --- phone-path generator (rule phone_views) ---------------------------------------------
 
 
@@ -363,68 +324,3 @@ def final_phone_views(config: dict, wildcards, selection: dict) -> list[str]:
     if selection["generator"] not in phone_view_generators(config):
         return []
     return [phone_views_path(wildcards.dataset, selection["size"], selection["generator"])]
-
-
-def job_outputs(config: dict) -> list[str]:
-    """Every file a job writes, requested by ``rule all`` beside :func:`final_outputs`.
-
-    Snakemake rebuilds a missing file only when a requested target needs it: a deleted
-    fold's metrics.json, array or prediction was never rebuilt while the tables made from
-    it were still newer than their other inputs ("Nothing to be done"). Requested by name,
-    a missing intermediate is rebuilt by the plain command, and only what reads it (and
-    sees different bytes: Snakemake compares checksums of newer inputs) reruns after it.
-    Reduction blocks are left to reduction_summary's input function, which plans new
-    blocks for cells no block on disk holds.
-    """
-    outputs = []
-    for d in datasets(config):
-        if config["datasets"][d]["demo"]:
-            outputs.append(f"results/{d}/demo_data")
-        if segmentation_options(config, d):
-            outputs.append(f"results/{d}/segmented")
-        outputs += [
-            f"results/{d}/{name}"
-            for name in ("manifest.csv", "labels.txt", "tables/rejects.csv", "splits.csv")
-        ]
-        outputs += [f"results/{d}/arrays/{size}.npy" for size in sizes(config)]
-        outputs += [f"results/{d}/checks/{size}.json" for size in sizes(config)]
-        outputs += [f"results/{d}/phone_inputs/{size}.npz" for size in sizes(config)]
-        outputs += [
-            phone_views_path(d, size, generator)
-            for generator in phone_view_generators(config)
-            for size in sizes(config)
-        ]
-        for arch in archs(config):
-            for generator in generators(config):
-                for size in sizes(config):
-                    cell = f"results/{d}/cv/{arch}/{generator}/{size}"
-                    outputs += [
-                        f"{cell}/fold{fold}/{name}"
-                        for fold in folds(config)
-                        for name in ("metrics.json", "history.csv")
-                    ]
-        outputs += [
-            f"results/{d}/{name}"
-            for name in (
-                "tables/cv_runs.csv",
-                "tables/cv_summary.csv",
-                "choice.json",
-                "tables/cv_best.csv",
-                "final/model.keras",
-                "final/spec.json",
-                "final/history.csv",
-                "export/verify.json",
-                "mobile/holdout.csv",
-                "mobile/inputs/computer.npy",
-                "mobile/inputs/gallery.npy",
-            )
-        ]
-        for variant in variants(config):
-            outputs += [
-                f"results/{d}/export/plain_{variant}.tflite",
-                f"results/{d}/export/metadata_{variant}.json",
-            ]
-        wildcards = SimpleNamespace(dataset=d)
-        outputs += camera_inputs(config, wildcards) + camera_examples(config, wildcards)
-        outputs += mobile_predictions(config, wildcards)
-    return outputs
